@@ -1,0 +1,20 @@
+"""melvae: learn music from a folder of audio with a mel-spectrogram VAE, and generate from it.
+
+Importing the package is cheap (no torch); :func:`load` brings in the model.
+
+>>> import melvae
+>>> model = melvae.load("runs/demo")               # doctest: +SKIP
+>>> audio, sr = model.generate(4, seed=0)           # doctest: +SKIP
+"""
+
+from melvae.errors import MelvaeError
+
+__version__ = "0.1.0"
+__all__ = ["MelvaeError", "__version__", "load"]
+
+
+def load(run_dir, device: str | None = None):
+    """Load a trained model from its run folder (or a checkpoint file) for inference."""
+    from melvae.api import Melvae
+
+    return Melvae.load(run_dir, device=device)

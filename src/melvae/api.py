@@ -1,0 +1,415 @@
+"""The Python API: a trained model, loaded from its run folder, for notebooks and the CLI.
+
+>>> import melvae
+>>> model = melvae.load("runs/techno")                      # doctest: +SKIP
+>>> audio, sr = model.generate(4, seed=0)                    # (4, samples), 22050
+>>> z = model.encode("loop.wav", sr=None)                    # latent means, one per segment
+>>> clips, joined, sr = model.interpolate("loop.wav", "techno", steps=8)
+>>> track, sr, info = model.longform(60, start="loop.wav")
+
+Every array is numpy float32; audio is mono at ``model.sample_rate``. Inference only: this
+module never imports the training code (or Lightning).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from melvae.audio import load_audio, resample
+from melvae.checkpoint import load_checkpoint
+from melvae.config import AudioConfig
+from melvae.errors import MelvaeError
+from melvae.features import log_mel
+from melvae.generate import crossfade_concat, sample_latents, slerp
+from melvae.inversion import DEFAULT_ITERATIONS, griffin_lim, mel_to_magnitude
+from melvae.longform import latent_walk, plan_segments, render_longform
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """'auto' or None: CUDA if present, else Apple MPS, else CPU."""
+    if device in (None, "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise MelvaeError(f"unknown device {device!r}: use auto, cpu, cuda or mps") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise MelvaeError("--device cuda asked for, but no CUDA GPU is available")
+    return dev
+
+
+class Melvae:
+    """A trained melvae model for inference."""
+
+    def __init__(self, checkpoint, device: torch.device):
+        self.ckpt = checkpoint
+        self.model = checkpoint.model.to(device).eval()
+        self.device = device
+
+    @classmethod
+    def load(cls, path: Path | str, device: str | None = None) -> Melvae:
+        """From a run folder (its best checkpoint) or a checkpoint file."""
+        dev = pick_device(device)
+        return cls(load_checkpoint(path, device=dev), dev)
+
+    # -- facts -----------------------------------------------------------------------------
+    @property
+    def audio(self) -> AudioConfig:
+        return self.ckpt.audio
+
+    @property
+    def sample_rate(self) -> int:
+        return self.audio.sample_rate
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.ckpt.labels)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model.cfg.latent_dim
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return dict(self.ckpt.info)
+
+    def label_index(self, label: str) -> int:
+        if label not in self.ckpt.labels:
+            known = ", ".join(self.ckpt.labels) or "none: it was trained on unlabelled data"
+            raise MelvaeError(f"unknown label {label!r}; this model knows: {known}")
+        return self.ckpt.labels.index(label)
+
+    # -- encode / decode -------------------------------------------------------------------
+    def segments_of(self, wave: np.ndarray) -> torch.Tensor:
+        """Mono audio at the model's rate -> normalized mels of consecutive segments
+        (k, n_mels, frames); a clip shorter than one segment is zero-padded."""
+        seg = self.audio.segment_samples
+        wave = np.asarray(wave, dtype=np.float32).reshape(-1)
+        if len(wave) < seg:
+            wave = np.pad(wave, (0, seg - len(wave)))
+        k = len(wave) // seg
+        frames = torch.from_numpy(np.ascontiguousarray(wave[: k * seg].reshape(k, seg)))
+        with torch.no_grad():
+            return log_mel(frames.to(self.device), self.audio)
+
+    def _audio_input(self, audio: np.ndarray | str | Path, sr: int | None) -> np.ndarray:
+        if isinstance(audio, (str, Path)):
+            return load_audio(audio, self.sample_rate)
+        if sr is None or sr == self.sample_rate:
+            return np.asarray(audio, dtype=np.float32)
+        return resample(np.asarray(audio, dtype=np.float32).reshape(-1), sr, self.sample_rate)
+
+    def encode_mel(self, mel: np.ndarray | torch.Tensor, label: str | None = None) -> np.ndarray:
+        """Normalized mels (B, n_mels, frames) -> latent means (B, latent_dim)."""
+        mel_t = torch.as_tensor(np.asarray(mel, dtype=np.float32)).to(self.device)
+        with torch.no_grad():
+            mu, _ = self.model.encode(mel_t, self._label_tensor(label, len(mel_t)))
+        return mu.cpu().numpy()
+
+    def encode(
+        self, audio: np.ndarray | str | Path, sr: int | None = None, label: str | None = None
+    ) -> np.ndarray:
+        """Audio (a file, or samples at rate ``sr``) -> latent means of its consecutive
+        segments: (k, latent_dim)."""
+        return self.encode_mel(self.segments_of(self._audio_input(audio, sr)), label)
+
+    def decode(self, z: np.ndarray | torch.Tensor, label: str | None = None) -> np.ndarray:
+        """Latents (B, latent_dim) -> normalized mels (B, n_mels, frames) in [0, 1]."""
+        return self._decode(torch.as_tensor(np.asarray(z, dtype=np.float32)), label).cpu().numpy()
+
+    def _decode(
+        self,
+        z: torch.Tensor,
+        label: str | None = None,
+        cond: torch.Tensor | None = None,
+        batch_size: int = 16,
+    ) -> torch.Tensor:
+        z = z.to(self.device, torch.float32).reshape(-1, self.latent_dim)
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(z), batch_size):
+                zb = z[i : i + batch_size]
+                c = cond[i : i + batch_size] if cond is not None else None
+                out.append(self.model.decode(zb, self._label_tensor(label, len(zb)), cond=c))
+        return torch.cat(out)
+
+    def _label_tensor(self, label: str | None, n: int) -> torch.Tensor | None:
+        if not self.model.cfg.conditional:
+            return None
+        if label is None:
+            raise MelvaeError(
+                "this model is conditional: name a label (" + ", ".join(self.labels) + ")"
+            )
+        return torch.full((n,), self.label_index(label), dtype=torch.long, device=self.device)
+
+    def mel_to_audio(
+        self, mel: np.ndarray | torch.Tensor, n_iter: int = DEFAULT_ITERATIONS, seed: int | None = 0
+    ) -> np.ndarray:
+        """Normalized mels (..., n_mels, frames) -> audio (..., samples), fast Griffin-Lim."""
+        mel_t = torch.as_tensor(np.asarray(mel, dtype=np.float32)).to(self.device)
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        with torch.no_grad():
+            wave = griffin_lim(
+                mel_to_magnitude(mel_t, self.audio), self.audio, n_iter=n_iter, generator=gen
+            )
+        return wave.cpu().numpy().astype(np.float32)
+
+    def decode_audio(
+        self, z, label: str | None = None, n_iter: int = DEFAULT_ITERATIONS, seed: int | None = 0
+    ) -> tuple[np.ndarray, int]:
+        """Latents (B, latent_dim) -> (audio (B, samples), sample_rate)."""
+        return self.mel_to_audio(
+            self._decode(torch.as_tensor(np.asarray(z)), label), n_iter, seed
+        ), self.sample_rate
+
+    # -- generation ------------------------------------------------------------------------
+    def sample_latents(
+        self, n: int, label: str | None = None, temperature: float = 1.0, seed: int | None = 0
+    ) -> np.ndarray:
+        """Draws from the prior; for a label of an unconditional model, around that label's
+        centroid (the mean latent of its training segments)."""
+        return self._sample(n, label, temperature, seed).numpy()
+
+    def _sample(self, n, label, temperature, seed) -> torch.Tensor:
+        center = None
+        if label is not None and not self.model.cfg.conditional:
+            center = self._centroid(label)
+            temperature *= 0.5  # stay near the label's region, not anywhere in the prior
+        return sample_latents(n, self.latent_dim, temperature, seed, center=center)
+
+    def _centroid(self, label: str) -> torch.Tensor:
+        idx = self.label_index(label)
+        if self.ckpt.label_centroids is None:
+            raise MelvaeError("this checkpoint holds no label centroids")
+        return self.ckpt.label_centroids[idx].float()
+
+    def generate_mels(
+        self, n: int, label: str | None = None, temperature: float = 1.0, seed: int | None = 0
+    ) -> np.ndarray:
+        """n new normalized mels (n, n_mels, frames)."""
+        return self._decode(self._sample(n, label, temperature, seed), label).cpu().numpy()
+
+    def generate(
+        self,
+        n: int = 1,
+        label: str | None = None,
+        temperature: float = 1.0,
+        seed: int | None = 0,
+        n_iter: int = DEFAULT_ITERATIONS,
+    ) -> tuple[np.ndarray, int]:
+        """n new clips: (audio (n, samples), sample_rate). Same seed, same audio."""
+        return self.mel_to_audio(
+            self.generate_mels(n, label, temperature, seed), n_iter, seed
+        ), self.sample_rate
+
+    # -- interpolation ---------------------------------------------------------------------
+    def endpoint(
+        self, spec, sr: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+        """Resolve an interpolation endpoint to (latent, label embedding or None, description).
+
+        spec: a label name, an audio file (its middle segment), an array of samples at ``sr``
+        (its middle segment) or a latent vector (latent_dim,).
+        """
+        cond_model = self.model.cfg.conditional
+        if isinstance(spec, str) and spec in self.ckpt.labels:
+            idx = self.label_index(spec)
+            if cond_model:
+                emb = self.model.label_embedding.weight[idx].detach().cpu()
+                return torch.zeros(self.latent_dim), emb, f"label {spec}"
+            return self._centroid(spec), None, f"label {spec}"
+        if isinstance(spec, (str, Path)):
+            if not Path(spec).exists():
+                known = ", ".join(self.labels)
+                raise MelvaeError(
+                    f"{spec!r} is neither an audio file nor a label"
+                    + (f" (labels: {known})" if known else "")
+                )
+            if cond_model:
+                raise MelvaeError(
+                    "a conditional model interpolates between labels; give label names"
+                )
+            return torch.from_numpy(self.latent_of(spec)), None, f"audio {Path(spec).name}"
+        arr = np.asarray(spec, dtype=np.float32)
+        if arr.shape == (self.latent_dim,):
+            return torch.from_numpy(arr), None, "latent"
+        return torch.from_numpy(self.latent_of(arr, sr)), None, "audio"
+
+    def latent_of(
+        self,
+        clip: np.ndarray | str | Path,
+        sr: int | None = None,
+        label: str | None = None,
+        where: str = "middle",
+    ) -> np.ndarray:
+        """Latent mean (latent_dim,) of one segment of a clip: a normalized mel
+        (n_mels, frames), an audio file, or samples at ``sr``; the file's middle or first
+        segment."""
+        arr = None if isinstance(clip, (str, Path)) else np.asarray(clip, dtype=np.float32)
+        if arr is not None and arr.shape == (self.audio.n_mels, self.audio.segment_frames):
+            return self.encode_mel(arr[None], label)[0]
+        mu = self.encode(clip, sr, label)
+        return mu[len(mu) // 2] if where == "middle" else mu[0]
+
+    def interpolate_mels(self, a, b, steps: int = 8, sr: int | None = None) -> np.ndarray:
+        """Mels of ``steps`` points from a to b by spherical interpolation of their latent
+        means (endpoints included): (steps, n_mels, frames)."""
+        if steps < 2:
+            raise MelvaeError("steps must be >= 2")
+        (za, ca, _), (zb, cb, _) = self.endpoint(a, sr), self.endpoint(b, sr)
+        t = torch.linspace(0, 1, steps)
+        z = slerp(za.float(), zb.float(), t)
+        cond = None
+        if ca is not None and cb is not None:
+            cond = ((1 - t)[:, None] * ca + t[:, None] * cb).to(self.device)
+        return self._decode(z, cond=cond).cpu().numpy()
+
+    def interpolate(
+        self,
+        a,
+        b,
+        steps: int = 8,
+        sr: int | None = None,
+        fade_seconds: float = 1.0,
+        n_iter: int = DEFAULT_ITERATIONS,
+        seed: int | None = 0,
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """(clips (steps, samples), the clips joined with crossfades, sample_rate)."""
+        clips = self.mel_to_audio(self.interpolate_mels(a, b, steps, sr), n_iter, seed)
+        joined = crossfade_concat(list(clips), int(fade_seconds * self.sample_rate))
+        return clips, joined, self.sample_rate
+
+    # -- long tracks -----------------------------------------------------------------------
+    def longform_stream(
+        self,
+        seconds: float,
+        start=None,
+        label: str | None = None,
+        bpm: float | None = None,
+        seed: int = 0,
+        temperature: float = 1.0,
+        steps_per_target: int = 4,
+        n_iter: int = DEFAULT_ITERATIONS,
+        start_sr: int | None = None,
+    ):
+        """Yield a long track's audio blocks and its segment records (dicts); see
+        :mod:`melvae.longform`. ``start``: an audio file, samples at ``start_sr`` or a normalized
+        mel (n_mels, frames) whose (first) segment opens the track; None starts from a prior
+        (or label) sample."""
+        try:
+            plan = plan_segments(seconds, self.audio, bpm=bpm)
+        except ValueError as exc:
+            raise MelvaeError(str(exc)) from None
+        if start is not None:
+            z0 = torch.from_numpy(self.latent_of(start, start_sr, label, where="first"))
+            origin = {"from": str(start) if isinstance(start, (str, Path)) else "given clip"}
+        else:
+            z0 = self._sample(1, label, temperature, seed)[0]
+            origin = {"from": "random draw" + (f" near label {label}" if label else "")}
+        center, spread = None, 1.0
+        if label is not None and not self.model.cfg.conditional:
+            center, spread = self._centroid(label), 0.5
+        walk = latent_walk(
+            z0,
+            len(plan.positions),
+            steps_per_target,
+            temperature,
+            seed,
+            target_center=center,
+            target_spread=spread,
+            start_source=origin,
+        )
+
+        def decode(z: torch.Tensor) -> torch.Tensor:
+            return self._decode(z, label)
+
+        yield {"plan": plan}
+        yield from render_longform(
+            decode, self.audio, plan, walk, n_iter=n_iter, seed=seed, device=self.device
+        )
+
+    def longform(self, seconds: float, start=None, **kwargs) -> tuple[np.ndarray, int, dict]:
+        """A whole long track in memory: (audio (samples,), sample_rate, info) where info has
+        'segments' (start/end seconds, source) and 'joins' (overlap centres, seconds)."""
+        blocks, segments, plan = [], [], None
+        for item in self.longform_stream(seconds, start, **kwargs):
+            if isinstance(item, np.ndarray):
+                blocks.append(item)
+            elif "plan" in item:
+                plan = item["plan"]
+            else:
+                segments.append(item)
+        return np.concatenate(blocks), self.sample_rate, describe_track(plan, segments, self.audio)
+
+    def write_longform(
+        self,
+        path: Path | str,
+        seconds: float,
+        start=None,
+        progress: bool = True,
+        settings: dict | None = None,
+        **kwargs,
+    ) -> dict:
+        """Stream a long track to ``path`` (.wav or .flac) in bounded memory, and its
+        description to ``path`` with a .json suffix; returns that description."""
+        import json
+
+        import soundfile as sf
+        from tqdm.auto import tqdm
+
+        path = Path(path)
+        if path.suffix.lower() not in (".wav", ".flac"):
+            raise MelvaeError(f"{path}: the track must be a .wav or .flac file")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+        stream = self.longform_stream(seconds, start, **kwargs)
+        plan = next(stream)["plan"]
+        segments, clipped = [], 0
+        bar = tqdm(total=len(plan.positions), unit="segment", desc="longform", disable=not progress)
+        try:
+            subtype = "PCM_16" if path.suffix.lower() == ".wav" else None
+            with sf.SoundFile(partial, "w", self.sample_rate, 1, subtype=subtype) as fh:
+                for item in stream:
+                    if isinstance(item, dict):
+                        segments.append(item)
+                        bar.update(1)
+                        continue
+                    clipped += int((np.abs(item) > 1.0).sum())
+                    fh.write(np.clip(item, -1.0, 1.0))
+            partial.replace(path)
+        finally:
+            bar.close()
+            partial.unlink(missing_ok=True)
+        info = describe_track(plan, segments, self.audio)
+        info["clipped_samples"] = clipped
+        info["settings"] = {"seconds": seconds, **kwargs, **(settings or {})}
+        path.with_suffix(".json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+        return info
+
+
+def describe_track(plan, segments: list[dict], cfg: AudioConfig) -> dict:
+    """The track.json content: segment records and join times (centre of each overlap)."""
+    joins = []
+    for prev, nxt in zip(plan.positions[:-1], plan.positions[1:]):
+        overlap_end = prev + plan.used_frames
+        joins.append(round(plan.seconds((nxt + overlap_end) / 2, cfg), 4))
+    return {
+        "seconds": plan.total_samples / cfg.sample_rate,
+        "samples": plan.total_samples,
+        "sample_rate": cfg.sample_rate,
+        "segment_seconds": round(plan.seconds(plan.used_frames, cfg), 4),
+        "overlap_seconds": round(plan.seconds(plan.overlap_frames, cfg), 4),
+        "bar_seconds": None
+        if plan.bar_frames is None
+        else round(plan.seconds(plan.bar_frames, cfg), 6),
+        "segments": segments,
+        "joins": joins,
+    }

@@ -1,0 +1,100 @@
+"""Save and load model checkpoints that rebuild their model with no other file.
+
+A checkpoint is a ``torch.save`` dict of tensors and plain Python values, loaded with
+``weights_only=True`` (no pickled code runs on load):
+
+    format_version   int, CHECKPOINT_FORMAT_VERSION
+    melvae_version   str
+    audio_config     dict  -> AudioConfig
+    model_config     dict  -> ModelConfig
+    labels           list[str], index = label id ([] when the data had none)
+    label_centroids  Tensor (n_labels, latent_dim): mean latent of each label's segments
+    state_dict       the MelVAE weights
+    info             dict, free-form (epoch, validation loss, ...)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from melvae import __version__
+from melvae.config import CHECKPOINT_FORMAT_VERSION, AudioConfig, ModelConfig
+from melvae.errors import MelvaeError
+from melvae.model import MelVAE
+
+BEST = "best.pt"
+LAST = "last.pt"
+
+
+@dataclass
+class Checkpoint:
+    model: MelVAE
+    audio: AudioConfig
+    labels: list[str]
+    label_centroids: torch.Tensor | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def save_checkpoint(path: Path | str, ckpt: Checkpoint) -> Path:
+    """Write atomically: a crash or Ctrl-C mid-write never leaves a truncated checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format_version": CHECKPOINT_FORMAT_VERSION,
+        "melvae_version": __version__,
+        "audio_config": ckpt.audio.to_dict(),
+        "model_config": ckpt.model.cfg.to_dict(),
+        "labels": list(ckpt.labels),
+        "label_centroids": ckpt.label_centroids,
+        "state_dict": {k: v.detach().cpu() for k, v in ckpt.model.state_dict().items()},
+        "info": dict(ckpt.info),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+def resolve_checkpoint(path: Path | str) -> Path:
+    """A run folder means its best checkpoint (or the last, if no best was kept)."""
+    path = Path(path)
+    if path.is_dir():
+        for name in (BEST, LAST):
+            if (path / name).is_file():
+                return path / name
+        raise MelvaeError(f"{path} holds no checkpoint ({BEST} or {LAST}): is it a run folder?")
+    if not path.is_file():
+        raise MelvaeError(f"no such checkpoint or run folder: {path}")
+    return path
+
+
+def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> Checkpoint:
+    """Rebuild the model from a checkpoint file or run folder, in eval mode."""
+    path = resolve_checkpoint(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise MelvaeError(f"{path} is not a melvae checkpoint ({exc.__class__.__name__})") from None
+    if not isinstance(payload, dict) or "format_version" not in payload:
+        raise MelvaeError(f"{path} is not a melvae checkpoint")
+    version = payload["format_version"]
+    if version != CHECKPOINT_FORMAT_VERSION:
+        raise MelvaeError(
+            f"{path} has checkpoint format {version}, this melvae ({__version__}) reads "
+            f"format {CHECKPOINT_FORMAT_VERSION}: retrain, or use the melvae version that wrote it "
+            f"({payload.get('melvae_version', 'unknown')})"
+        )
+    model = MelVAE(ModelConfig.from_dict(payload["model_config"]))
+    model.load_state_dict(payload["state_dict"])
+    model.to(device).eval()
+    return Checkpoint(
+        model=model,
+        audio=AudioConfig.from_dict(payload["audio_config"]),
+        labels=list(payload["labels"]),
+        label_centroids=payload.get("label_centroids"),
+        info=dict(payload.get("info") or {}),
+    )

@@ -1,0 +1,481 @@
+"""The ``melvae`` command: parse, validate, call one library function.
+
+Nothing heavy is imported at the top (``melvae --help`` answers in a fraction of a second);
+each command imports what it needs. User errors print one line to stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from melvae import __version__
+from melvae.errors import MelvaeError
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps (default: auto)",
+    )
+
+
+def _add_inversion(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--iterations",
+        type=_positive_int,
+        default=64,
+        help="fast Griffin-Lim iterations (default: 64)",
+    )
+
+
+# -- commands ------------------------------------------------------------------------------
+def cmd_preprocess(args: argparse.Namespace) -> int:
+    from melvae.config import AudioConfig
+    from melvae.preprocess import preprocess
+
+    cfg = AudioConfig(
+        sample_rate=args.sample_rate,
+        n_fft=args.n_fft,
+        hop_length=args.hop_length,
+        n_mels=args.n_mels,
+    )
+    if args.bars is not None or args.bpm is not None:
+        cfg = cfg.with_segment(bars=args.bars, bpm=args.bpm)
+    else:
+        cfg = cfg.with_segment(args.segment_seconds)
+    hop = args.hop_seconds
+    if hop is None and args.hop_bars is not None:
+        if args.bpm is None:
+            raise MelvaeError("--hop-bars needs --bpm")
+        hop = args.hop_bars * 4 * 60 / args.bpm
+    summary = preprocess(
+        args.audio_dir,
+        args.output,
+        cfg,
+        hop_seconds=hop,
+        workers=args.workers,
+        progress=not args.quiet,
+    )
+    for line in summary.lines():
+        print(line)
+    for source, reason in list(summary.files_skipped.items())[:20]:
+        print(f"  skipped {source}: {reason}", file=sys.stderr)
+    print(f"dataset written to {args.output} ({summary.seconds_taken:.1f} s)")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from melvae.config import TrainConfig
+    from melvae.train import train
+
+    cfg = TrainConfig(
+        epochs=args.epochs,
+        max_minutes=args.max_minutes,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        beta=args.beta,
+        kl_warmup_epochs=args.kl_warmup_epochs,
+        free_bits=args.free_bits,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        num_workers=args.num_workers,
+        schedule=args.schedule,
+        conditional=args.conditional,
+        devices=args.devices,
+        strategy=args.strategy,
+    )
+    channels = tuple(int(c) for c in args.channels.split(",")) if args.channels else None
+    result = train(
+        args.data_dir,
+        args.output,
+        cfg,
+        latent_dim=args.latent_dim,
+        channels=channels,
+        resume=args.resume,
+        device=args.device,
+        progress=not args.quiet,
+    )
+    state = "interrupted" if result.interrupted else "finished"
+    print(
+        f"training {state} after {result.epochs} epochs ({result.seconds / 60:.1f} min); "
+        f"best {result.monitor} {result.best_score:.2f}; "
+        f"active latent units {result.active_units}"
+    )
+    print(f"checkpoints and curves in {args.output}")
+    return 130 if result.interrupted else 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import melvae
+    from melvae.audio import write_audio
+    from melvae.plots import save_mel_png
+
+    model = melvae.load(args.run_dir, device=args.device)
+    mels = model.generate_mels(
+        args.n, label=args.label, temperature=args.temperature, seed=args.seed
+    )
+    audio = model.mel_to_audio(mels, n_iter=args.iterations, seed=args.seed)
+    out = Path(args.output)
+    stem = f"{args.label}_" if args.label else "sample_"
+    for i, (mel, wave) in enumerate(zip(mels, audio)):
+        path = write_audio(out / f"{stem}{i:03d}.{args.format}", wave, model.sample_rate)
+        save_mel_png(mel, model.audio, path.with_suffix(".png"), title=path.stem)
+    print(f"wrote {len(audio)} clips of {model.audio.segment_seconds:.1f} s (+ mel PNGs) to {out}")
+    return 0
+
+
+def _endpoint(spec: str, model):
+    """'DATA_DIR@N' means segment N of a dataset folder (its mel); anything else (an audio
+    file, a label) goes to the API as it is."""
+    data_dir, sep, index = spec.rpartition("@")
+    if sep and index.isdigit() and Path(data_dir).is_dir():
+        from melvae.config import assert_same_audio
+        from melvae.dataset import MelDataset
+
+        data = MelDataset(data_dir)
+        assert_same_audio(model.audio, data.audio, f"dataset {data_dir}")
+        if int(index) >= len(data):
+            raise MelvaeError(f"{data_dir} has {len(data)} segments; no segment {index}")
+        return data[int(index)][0].numpy()
+    return spec
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    import melvae
+    from melvae.audio import write_audio
+
+    model = melvae.load(args.run_dir, device=args.device)
+    a, b = _endpoint(args.a, model), _endpoint(args.b, model)
+    clips, joined, sr = model.interpolate(
+        a,
+        b,
+        steps=args.steps,
+        fade_seconds=args.fade_seconds,
+        n_iter=args.iterations,
+        seed=args.seed,
+    )
+    out = Path(args.output)
+    for i, clip in enumerate(clips):
+        write_audio(out / f"step_{i:02d}.wav", clip, sr)
+    path = write_audio(out / "interpolation.wav", joined, sr)
+    print(f"wrote {len(clips)} steps and the joined {len(joined) / sr:.1f} s transition {path}")
+    return 0
+
+
+def cmd_longform(args: argparse.Namespace) -> int:
+    import melvae
+
+    model = melvae.load(args.run_dir, device=args.device)
+    start = _endpoint(args.start, model) if args.start else None
+    settings = {
+        k: (str(v) if isinstance(v, Path) else v)
+        for k, v in vars(args).items()
+        if k not in ("func", "quiet")
+    }
+    info = model.write_longform(
+        args.output,
+        args.seconds,
+        start=start,
+        label=args.label,
+        bpm=args.bpm,
+        seed=args.seed,
+        temperature=args.temperature,
+        steps_per_target=args.steps_per_target,
+        n_iter=args.iterations,
+        progress=not args.quiet,
+        settings=settings,
+    )
+    print(
+        f"wrote {info['seconds']:.1f} s track {args.output} ({len(info['segments'])} "
+        f"segments, {len(info['joins'])} joins) and {Path(args.output).with_suffix('.json')}"
+    )
+    if info["clipped_samples"]:
+        print(
+            f"note: {info['clipped_samples']} samples were over full scale and were clipped",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from melvae.synth import synthesize_dataset
+
+    styles = tuple(args.styles.split(",")) if args.styles else None
+    kwargs = {"styles": styles} if styles else {}
+    try:
+        paths = synthesize_dataset(
+            args.output,
+            tracks_per_style=args.tracks_per_style,
+            seconds=args.seconds,
+            sample_rate=args.sample_rate,
+            seed=args.seed,
+            **kwargs,
+        )
+    except ValueError as exc:
+        raise MelvaeError(str(exc)) from None
+    print(f"wrote {len(paths)} tracks of {args.seconds:g} s to {args.output}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from melvae.demo import run_demo
+
+    run_demo(
+        Path(args.output),
+        minutes=args.minutes,
+        tracks_per_style=args.tracks_per_style,
+        device=args.device,
+        seed=args.seed,
+    )
+    return 0
+
+
+# -- parser --------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="melvae",
+        description="Learn music from a folder of audio with a mel-spectrogram VAE, and "
+        "generate clips, transitions and long seamless tracks from it.",
+        epilog="Start with `melvae demo`, or: preprocess -> train -> generate / longform. "
+        "`melvae COMMAND --help` explains each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"melvae {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "preprocess",
+        help="audio folder -> dataset of log-mel segments",
+        description="Read every wav/flac/ogg/mp3 under AUDIO_DIR (any rate, mono "
+        "or stereo), resample and mix to mono, cut fixed-length segments and "
+        "store their normalized log-mels. A genre/track.wav layout gives labels.",
+    )
+    p.add_argument("audio_dir", type=Path, metavar="AUDIO_DIR")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="DATA_DIR")
+    p.add_argument("--sample-rate", type=_positive_int, default=22050)
+    p.add_argument("--n-fft", type=_positive_int, default=2048)
+    p.add_argument("--hop-length", type=_positive_int, default=512)
+    p.add_argument("--n-mels", type=_positive_int, default=128)
+    p.add_argument(
+        "--segment-seconds",
+        type=_positive_float,
+        default=10.0,
+        help="segment length in seconds (default: 10)",
+    )
+    p.add_argument("--bars", type=_positive_float, help="segment length in 4/4 bars (with --bpm)")
+    p.add_argument("--bpm", type=_positive_float, help="tempo for --bars / --hop-bars")
+    p.add_argument(
+        "--hop-seconds",
+        type=_positive_float,
+        help="distance between segment starts (default: the segment length)",
+    )
+    p.add_argument("--hop-bars", type=_positive_float, help="distance between starts in bars")
+    p.add_argument("--workers", type=_positive_int, help="processes (default: all cores)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_preprocess)
+
+    p = sub.add_parser(
+        "train",
+        help="train a VAE on a dataset",
+        description="Train the convolutional VAE on a dataset made by "
+        "`melvae preprocess`. Keeps best.pt (lowest validation loss) and last.pt, "
+        "history.csv and curves.png in the run folder.",
+    )
+    p.add_argument("data_dir", type=Path, metavar="DATA_DIR")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="RUN_DIR")
+    p.add_argument("--epochs", type=_positive_int, default=100)
+    p.add_argument(
+        "--max-minutes",
+        type=_positive_float,
+        help="stop cleanly after this long, keeping the best checkpoint",
+    )
+    p.add_argument("--batch-size", type=_positive_int, default=16)
+    p.add_argument(
+        "--latent-dim",
+        type=_positive_int,
+        default=64,
+        help="latent size: 2 for a visual map, 32-128 for quality (default: 64)",
+    )
+    p.add_argument(
+        "--channels", help="encoder channels, comma-separated (default: 16,32,64,128,256)"
+    )
+    p.add_argument("--beta", type=float, default=1.0, help="KL weight (default: 1)")
+    p.add_argument(
+        "--kl-warmup-epochs",
+        type=int,
+        default=10,
+        help="epochs over which the KL weight ramps from 0 to beta (default: 10)",
+    )
+    p.add_argument(
+        "--free-bits",
+        type=float,
+        default=0.0,
+        help="nats per latent dimension not penalised (default: 0)",
+    )
+    p.add_argument("--lr", type=_positive_float, default=1e-3)
+    p.add_argument("--schedule", choices=("cosine", "plateau"), default="cosine")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="share of tracks held out for validation (default: 0.1)",
+    )
+    p.add_argument(
+        "--conditional", action="store_true", help="condition on the labels (a conditional VAE)"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-workers", type=int, default=0, help="data-loading processes")
+    p.add_argument(
+        "--devices",
+        type=_positive_int,
+        default=1,
+        help="processes/GPUs; > 1 trains with DDP through Lightning",
+    )
+    p.add_argument(
+        "--strategy", default="auto", help="Lightning strategy, e.g. ddp (default: auto)"
+    )
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_device(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "generate",
+        help="sample new clips",
+        description="Sample latent vectors, decode them to mels and invert to "
+        "audio. Writes one audio file and one mel PNG per clip.",
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("-n", type=_positive_int, default=8, help="clips (default: 8)")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT_DIR")
+    p.add_argument("--label", help="a label the model knows (e.g. a genre)")
+    p.add_argument(
+        "--temperature", type=float, default=1.0, help="scale of the latent draws (default: 1)"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--format", choices=("wav", "flac"), default="wav")
+    _add_inversion(p)
+    _add_device(p)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser(
+        "interpolate",
+        help="a smooth transition between two clips or labels",
+        description="Spherically interpolate between the latent means of A and B "
+        "and decode each step. A and B are audio files, labels, or dataset "
+        "segments written DATA_DIR@INDEX.",
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("a", metavar="A")
+    p.add_argument("b", metavar="B")
+    p.add_argument("--steps", type=_positive_int, default=8)
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT_DIR")
+    p.add_argument(
+        "--fade-seconds",
+        type=float,
+        default=1.0,
+        help="crossfade between steps in the joined file (default: 1)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    _add_inversion(p)
+    _add_device(p)
+    p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser(
+        "longform",
+        help="a long seamless track from a latent walk",
+        description="Start from a real segment, walk the latent space and join "
+        "the decoded segments with spectrogram crossfades into one track of "
+        "exactly --seconds. Writes TRACK and TRACK.json (segments and joins).",
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("--seconds", type=_positive_float, default=180.0)
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="TRACK")
+    p.add_argument(
+        "--start",
+        help="audio file, or DATA_DIR@INDEX, to open the track with (default: a random draw)",
+    )
+    p.add_argument(
+        "--bpm",
+        type=_positive_float,
+        help="tempo: segments and overlaps become whole bars, keeping the beat",
+    )
+    p.add_argument("--label", help="walk near this label")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument(
+        "--steps-per-target",
+        type=_positive_int,
+        default=4,
+        help="segments spent moving towards each new random target (default: 4)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_inversion(p)
+    _add_device(p)
+    p.set_defaults(func=cmd_longform)
+
+    p = sub.add_parser(
+        "synth",
+        help="synthesize a small labelled dataset of procedural music",
+        description="Write OUT_DIR/<style>/<style>_NN.wav tracks of procedural "
+        "techno, breakbeat and ambient with random tempo, key and timbre.",
+    )
+    p.add_argument("output", type=Path, metavar="OUT_DIR")
+    p.add_argument("--tracks-per-style", type=_positive_int, default=8)
+    p.add_argument("--seconds", type=_positive_float, default=30.0)
+    p.add_argument("--styles", help="comma-separated subset of techno,breakbeat,ambient")
+    p.add_argument("--sample-rate", type=_positive_int, default=22050)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser(
+        "demo",
+        help="the whole pipeline on built-in synthetic music",
+        description="Synthesize a small dataset, preprocess it, train for a few "
+        "minutes, then generate, interpolate and write a 60 s long track.",
+    )
+    p.add_argument("-o", "--output", type=Path, default=Path("demo_output"), metavar="DIR")
+    p.add_argument(
+        "--minutes", type=_positive_float, default=4.0, help="training time (default: 4)"
+    )
+    p.add_argument("--tracks-per-style", type=_positive_int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    _add_device(p)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except MelvaeError as exc:
+        print(f"melvae: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("melvae: interrupted", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+        print(f"melvae: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""Settings: one frozen dataclass per concern, validated on construction, saved as JSON.
+
+Every audio parameter travels with the dataset (``audio_config.json``) and inside every
+checkpoint, so data made with other settings than a model was trained on is refused, not
+silently misread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from melvae.errors import MelvaeError
+
+# Bumped whenever the layout of a dataset folder or a checkpoint changes incompatibly.
+DATASET_FORMAT_VERSION = 1
+CHECKPOINT_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """How audio becomes a normalized log-mel image.
+
+    The log-mel is in dB against a fixed reference (0 dB is the level a full-scale sine
+    reaches in the mel band centred on it), clipped to ``[-top_db, 0]`` and mapped to [0, 1].
+    """
+
+    sample_rate: int = 22050
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    fmin_hz: float = 0.0
+    fmax_hz: float | None = None  # None: sample_rate / 2
+    top_db: float = 80.0
+    segment_samples: int = 220500  # 10 s at 22,050 Hz -> 431 frames
+
+    def __post_init__(self) -> None:
+        _check(self.sample_rate >= 4000, f"sample_rate must be >= 4000 Hz, got {self.sample_rate}")
+        _check(self.n_fft >= 64, f"n_fft must be >= 64, got {self.n_fft}")
+        _check(
+            0 < self.hop_length <= self.n_fft,
+            f"hop_length must be in (0, n_fft], got {self.hop_length}",
+        )
+        _check(
+            1 <= self.n_mels <= self.n_freqs,
+            f"n_mels must be in [1, {self.n_freqs}], got {self.n_mels}",
+        )
+        _check(
+            0 <= self.fmin_hz < self.f_max,
+            f"need 0 <= fmin_hz < fmax_hz, got {self.fmin_hz}, {self.f_max}",
+        )
+        _check(self.f_max <= self.sample_rate / 2, "fmax_hz must not exceed sample_rate / 2")
+        _check(self.top_db > 0, f"top_db must be positive, got {self.top_db}")
+        _check(
+            self.segment_samples >= self.n_fft,
+            f"a segment must hold at least n_fft samples, got {self.segment_samples}",
+        )
+
+    @property
+    def n_freqs(self) -> int:
+        """Number of linear-frequency STFT bins."""
+        return self.n_fft // 2 + 1
+
+    @property
+    def f_max(self) -> float:
+        return self.sample_rate / 2 if self.fmax_hz is None else self.fmax_hz
+
+    @property
+    def segment_frames(self) -> int:
+        """STFT frames per segment (centered frames: one every hop, plus the first)."""
+        return self.segment_samples // self.hop_length + 1
+
+    @property
+    def segment_seconds(self) -> float:
+        return self.segment_samples / self.sample_rate
+
+    def frames_to_seconds(self, frames: float) -> float:
+        return frames * self.hop_length / self.sample_rate
+
+    def with_segment(
+        self, seconds: float | None = None, *, bars: float | None = None, bpm: float | None = None
+    ) -> AudioConfig:
+        """Copy with a segment length in seconds, or in bars (4/4) at a tempo."""
+        samples = segment_samples_for(self.sample_rate, seconds, bars=bars, bpm=bpm)
+        return dataclasses.replace(self, segment_samples=samples)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AudioConfig:
+        return _from_dict(cls, data)
+
+
+def segment_samples_for(
+    sample_rate: int,
+    seconds: float | None = None,
+    *,
+    bars: float | None = None,
+    bpm: float | None = None,
+) -> int:
+    """Segment length in samples, from seconds or from whole bars of 4 beats at ``bpm``."""
+    if bars is not None or bpm is not None:
+        _check(bars is not None and bpm is not None, "bars and bpm must be given together")
+        _check(seconds is None, "give a segment length in seconds or in bars, not both")
+        _check(bars > 0 and bpm > 0, "bars and bpm must be positive")
+        seconds = bars * 4 * 60.0 / bpm
+    _check(seconds is not None and seconds > 0, "segment length must be positive")
+    return int(round(seconds * sample_rate))
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape of the convolutional VAE over a (n_mels, frames) image."""
+
+    n_mels: int = 128
+    n_frames: int = 431
+    latent_dim: int = 64
+    channels: tuple[int, ...] = (16, 32, 64, 128, 256)
+    n_labels: int = 0  # > 0: a conditional VAE over this many labels
+    label_embedding_dim: int = 16
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        _check(self.latent_dim >= 1, f"latent_dim must be >= 1, got {self.latent_dim}")
+        _check(len(self.channels) >= 1 and min(self.channels) >= 1, "channels must be positive")
+        _check(self.n_mels >= 2 ** len(self.channels) // 2, "too many layers for n_mels")
+        _check(self.n_frames >= 2, "n_frames must be >= 2")
+        _check(self.n_labels >= 0, "n_labels must be >= 0")
+
+    @property
+    def conditional(self) -> bool:
+        return self.n_labels > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings for ``melvae train``."""
+
+    epochs: int = 100
+    max_minutes: float | None = None
+    batch_size: int = 16
+    lr: float = 1e-3
+    beta: float = 1.0
+    kl_warmup_epochs: int = 10
+    free_bits: float = 0.0  # nats per latent dimension below which the KL is not penalised
+    val_fraction: float = 0.1
+    seed: int = 0
+    num_workers: int = 0
+    schedule: str = "cosine"  # "cosine" or "plateau"
+    conditional: bool = False
+    devices: int = 1
+    strategy: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        _check(self.max_minutes is None or self.max_minutes > 0, "max_minutes must be positive")
+        _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        _check(self.lr > 0, f"lr must be positive, got {self.lr}")
+        _check(self.beta >= 0, f"beta must be >= 0, got {self.beta}")
+        _check(self.kl_warmup_epochs >= 0, "kl_warmup_epochs must be >= 0")
+        _check(self.free_bits >= 0, "free_bits must be >= 0")
+        _check(0 <= self.val_fraction < 1, "val_fraction must be in [0, 1)")
+        _check(self.schedule in ("cosine", "plateau"), "schedule must be 'cosine' or 'plateau'")
+        _check(self.devices >= 1, "devices must be >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        return _from_dict(cls, data)
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise MelvaeError(message)
+
+
+def _from_dict(cls, data: dict[str, Any]):
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise MelvaeError(f"unknown {cls.__name__} settings: {', '.join(unknown)}")
+    return cls(**data)
+
+
+def assert_same_audio(expected: AudioConfig, found: AudioConfig, what: str) -> None:
+    """Refuse data whose audio parameters differ from the ones a model was trained on."""
+    if expected == found:
+        return
+    diffs = [
+        f"{name}={getattr(found, name)!r} (model: {getattr(expected, name)!r})"
+        for name in (f.name for f in dataclasses.fields(AudioConfig))
+        if getattr(expected, name) != getattr(found, name)
+    ]
+    raise MelvaeError(f"{what} has other audio parameters than the model: {', '.join(diffs)}")
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON atomically (a crash never leaves a half-written file)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,107 @@
+"""Dataset folder (written by preprocess.py) -> torch Dataset, and the track-wise split."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from melvae.config import DATASET_FORMAT_VERSION, AudioConfig
+from melvae.errors import MelvaeError
+from melvae.preprocess import AUDIO_CONFIG, MANIFEST, MELS
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    index: int
+    source: str
+    start_seconds: float
+    label: str
+
+
+def read_audio_config(data_dir: Path) -> AudioConfig:
+    path = Path(data_dir) / AUDIO_CONFIG
+    if not path.is_file():
+        raise MelvaeError(
+            f"{data_dir} is not a melvae dataset (no {AUDIO_CONFIG}); "
+            "make one with `melvae preprocess`"
+        )
+    meta = json.loads(path.read_text())
+    if meta.get("format_version") != DATASET_FORMAT_VERSION:
+        raise MelvaeError(
+            f"{data_dir} has dataset format {meta.get('format_version')}, this melvae reads "
+            f"format {DATASET_FORMAT_VERSION}: run `melvae preprocess` again"
+        )
+    return AudioConfig.from_dict(meta["audio_config"])
+
+
+class MelDataset(torch.utils.data.Dataset):
+    """Segments of a dataset folder: item i is (mel float32 (n_mels, frames) in [0, 1],
+    label index int64, -1 where unlabelled). The mel file is memory-mapped, not loaded."""
+
+    def __init__(self, data_dir: Path | str, labels: list[str] | None = None):
+        self.data_dir = Path(data_dir)
+        self.audio = read_audio_config(self.data_dir)
+        for name in (MELS, MANIFEST):
+            if not (self.data_dir / name).is_file():
+                raise MelvaeError(
+                    f"{self.data_dir} is an incomplete dataset (no {name}); "
+                    "run `melvae preprocess` again"
+                )
+        self.mels = np.load(self.data_dir / MELS, mmap_mode="r")
+        with open(self.data_dir / MANIFEST, newline="") as fh:
+            self.segments = [
+                SegmentInfo(int(r["index"]), r["source"], float(r["start_seconds"]), r["label"])
+                for r in csv.DictReader(fh)
+            ]
+        expected = (len(self.segments), self.audio.n_mels, self.audio.segment_frames)
+        if self.mels.shape != expected:
+            raise MelvaeError(
+                f"{self.data_dir / MELS} has shape {self.mels.shape}, "
+                f"expected {expected} from its manifest and audio config"
+            )
+        found = sorted({s.label for s in self.segments if s.label})
+        self.labels = list(labels) if labels is not None else found
+        index = {name: i for i, name in enumerate(self.labels)}
+        self.label_ids = np.array([index.get(s.label, -1) for s in self.segments], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.segments)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        mel = torch.from_numpy(np.asarray(self.mels[i], dtype=np.float32))
+        return mel, torch.tensor(self.label_ids[i])
+
+
+def track_split(
+    segments: list[SegmentInfo], val_fraction: float, seed: int = 0
+) -> tuple[list[int], list[int]]:
+    """Split segment indices into (train, val) by source track, never splitting a track.
+
+    Tracks are shuffled (seeded) within each label and about ``val_fraction`` of each label's
+    tracks go to validation: at least one where a label has two or more tracks, and never a
+    label's last track, so every label keeps training data. A label with a single track (and a
+    dataset of a single track) is training data only.
+    """
+    by_track: dict[str, list[int]] = {}
+    track_label: dict[str, str] = {}
+    for s in segments:
+        by_track.setdefault(s.source, []).append(s.index)
+        track_label[s.source] = s.label
+    rng = np.random.default_rng(seed)
+    val_tracks: set[str] = set()
+    if val_fraction > 0 and len(by_track) >= 2:
+        for label in sorted(set(track_label.values())):
+            tracks = sorted(t for t, lab in track_label.items() if lab == label)
+            rng.shuffle(tracks)
+            if len(tracks) < 2:
+                continue  # a label's only track always trains
+            n_val = min(max(int(round(val_fraction * len(tracks))), 1), len(tracks) - 1)
+            val_tracks.update(tracks[:n_val])
+    train = sorted(i for t, idx in by_track.items() if t not in val_tracks for i in idx)
+    val = sorted(i for t, idx in by_track.items() if t in val_tracks for i in idx)
+    return train, val

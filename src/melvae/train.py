@@ -1,0 +1,433 @@
+"""Training with Lightning: the only module that imports it.
+
+A run folder holds:
+
+    config.json      the audio, model and training settings and the dataset path
+    best.pt          melvae checkpoint with the lowest validation loss (see checkpoint.py)
+    last.pt          melvae checkpoint of the last finished epoch (also written on Ctrl-C)
+    history.csv      one row per epoch: losses, KL, beta, learning rate, seconds
+    curves.png       the loss curves
+    resume.ckpt      Lightning's full state (optimizer, schedule, epoch) for --resume
+
+The loop, devices and distribution (CPU, one GPU, DDP over several processes or GPUs) are
+Lightning's; the model stays a plain torch module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import json
+import logging
+import math
+import signal
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from melvae.checkpoint import BEST, LAST, Checkpoint, save_checkpoint
+from melvae.config import ModelConfig, TrainConfig, write_json
+from melvae.dataset import MelDataset, track_split
+from melvae.errors import MelvaeError
+from melvae.model import MelVAE, active_units, vae_loss
+
+CONFIG = "config.json"
+HISTORY = "history.csv"
+CURVES = "curves.png"
+RESUME = "resume.ckpt"
+
+
+class VAETask(pl.LightningModule):
+    """Negative ELBO with a linear KL warm-up over the first ``kl_warmup_epochs``."""
+
+    def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig):
+        super().__init__()
+        self.model = MelVAE(model_cfg)
+        self.train_cfg = train_cfg
+
+    def beta_now(self) -> float:
+        cfg = self.train_cfg
+        if cfg.kl_warmup_epochs == 0:
+            return cfg.beta
+        batches = max(1, self.trainer.num_training_batches)
+        progress = self.current_epoch + min(self.trainer.fit_loop.batch_idx, batches) / batches
+        return cfg.beta * min(1.0, progress / cfg.kl_warmup_epochs)
+
+    def _labels(self, labels: torch.Tensor) -> torch.Tensor | None:
+        return labels if self.model.cfg.conditional else None
+
+    def training_step(self, batch, batch_idx):
+        mel, labels = batch
+        recon, mu, logvar = self.model(mel, self._labels(labels))
+        beta = self.beta_now()
+        terms = vae_loss(recon, mel, mu, logvar, beta=beta, free_bits=self.train_cfg.free_bits)
+        B = mel.shape[0]
+        self.log("loss", terms.total, prog_bar=True, on_step=True, on_epoch=False, batch_size=B)
+        self.log_dict(
+            {"train_loss": terms.total, "train_recon": terms.recon, "train_kl": terms.kl},
+            on_step=False,
+            on_epoch=True,
+            batch_size=B,
+            sync_dist=True,
+        )
+        self.log("beta", beta, on_step=False, on_epoch=True, batch_size=B)
+        return terms.total
+
+    def validation_step(self, batch, batch_idx):
+        mel, labels = batch
+        labels_in = self._labels(labels)
+        mu, logvar = self.model.encode(mel, labels_in)
+        recon = self.model.decode(mu, labels_in)  # the mean reconstruction: deterministic
+        # Full beta, no free bits: the objective itself, comparable across epochs.
+        terms = vae_loss(recon, mel, mu, logvar, beta=self.train_cfg.beta)
+        B = mel.shape[0]
+        self.log("val_loss", terms.total, prog_bar=True, batch_size=B, sync_dist=True)
+        self.log_dict({"val_recon": terms.recon, "val_kl": terms.kl}, batch_size=B, sync_dist=True)
+
+    def configure_optimizers(self):
+        opt = torch.optim.Adam(self.model.parameters(), lr=self.train_cfg.lr)
+        if self.train_cfg.schedule == "plateau":
+            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=5)
+            monitor = "val_loss" if self.trainer.limit_val_batches else "train_loss"
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": monitor}}
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt, T_max=self.train_cfg.epochs, eta_min=self.train_cfg.lr * 0.05
+        )
+        return {"optimizer": opt, "lr_scheduler": sched}
+
+
+class RunFolder(pl.Callback):
+    """Writes history.csv, curves.png, best.pt and last.pt; keeps the best score across
+    --resume (its state is stored in Lightning's checkpoint)."""
+
+    def __init__(self, run_dir: Path, audio, labels: list[str], train_set, monitor: str):
+        self.run_dir, self.audio, self.labels = run_dir, audio, labels
+        self.train_set, self.monitor = train_set, monitor
+        self.best_score = math.inf
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_info: dict[str, Any] = {}
+        self._epoch_start = time.perf_counter()
+        self.interrupted = False
+
+    def on_exception(self, trainer, task, exception: BaseException) -> None:
+        self.interrupted = isinstance(exception, KeyboardInterrupt)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_score": self.best_score}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best_score = state["best_score"]
+
+    def on_train_epoch_start(self, trainer, task) -> None:
+        self._epoch_start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, task) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+        epoch = trainer.current_epoch
+        row = {
+            "epoch": epoch + 1,
+            "seconds": round(time.perf_counter() - self._epoch_start, 2),
+            "lr": trainer.optimizers[0].param_groups[0]["lr"],
+            **{
+                k: metrics.get(k, math.nan)
+                for k in (
+                    "beta",
+                    "train_loss",
+                    "train_recon",
+                    "train_kl",
+                    "val_loss",
+                    "val_recon",
+                    "val_kl",
+                )
+            },
+        }
+        _append_history(self.run_dir / HISTORY, row)
+        score = metrics.get(self.monitor, math.inf)
+        info = {"epoch": epoch + 1, **{k: v for k, v in row.items() if k != "epoch"}}
+        if score < self.best_score:
+            self.best_score = score
+            self.best_state = copy.deepcopy(task.model.state_dict())
+            self.best_info = {**info, "monitor": self.monitor, "best_score": score}
+            self._save(BEST, task.model, self.best_info, centroids=False)
+        self._save(LAST, task.model, info, centroids=False)
+        plot_history(self.run_dir / HISTORY, self.run_dir / CURVES)
+
+    def finalize(self, model: MelVAE) -> None:
+        """Rewrite best.pt and last.pt with each label's latent centroid."""
+        self._save(LAST, model, {**self._last_info(), "finished": True}, centroids=True)
+        if self.best_state is not None:
+            best = copy.deepcopy(model)
+            best.load_state_dict(self.best_state)
+            self._save(BEST, best, self.best_info, centroids=True)
+
+    def _last_info(self) -> dict[str, Any]:
+        path = self.run_dir / HISTORY
+        if not path.is_file():
+            return {}
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        return {"epoch": int(rows[-1]["epoch"])} if rows else {}
+
+    def _save(self, name: str, model: MelVAE, info: dict, centroids: bool) -> None:
+        cents = label_centroids(model, self.train_set, len(self.labels)) if centroids else None
+        save_checkpoint(
+            self.run_dir / name,
+            Checkpoint(
+                model=model, audio=self.audio, labels=self.labels, label_centroids=cents, info=info
+            ),
+        )
+
+
+@torch.no_grad()
+def label_centroids(
+    model: MelVAE, data, n_labels: int, batch_size: int = 32
+) -> torch.Tensor | None:
+    """Mean latent mean of each label's segments: (n_labels, latent_dim), or None."""
+    if n_labels == 0:
+        return None
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    sums = torch.zeros(n_labels, model.cfg.latent_dim)
+    counts = torch.zeros(n_labels)
+    for mel, labels in DataLoader(data, batch_size=batch_size):
+        keep = labels >= 0
+        if not keep.any():
+            continue
+        mel, labels = mel[keep].to(device), labels[keep]
+        mu, _ = model.encode(mel, labels.to(device) if model.cfg.conditional else None)
+        sums.index_add_(0, labels, mu.cpu())
+        counts.index_add_(0, labels, torch.ones(len(labels)))
+    model.train(was_training)
+    return sums / counts.clamp(min=1).unsqueeze(1)
+
+
+def _append_history(path: Path, row: dict[str, Any]) -> None:
+    new = not path.is_file()
+    with open(path, "a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def plot_history(history_csv: Path, out_png: Path) -> None:
+    """Loss curves (train and validation; reconstruction and KL) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(history_csv, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return
+    epoch = [int(r["epoch"]) for r in rows]
+
+    def col(name):
+        return [float(r[name]) for r in rows]
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for name in ("train_loss", "val_loss"):
+        axes[0].plot(epoch, col(name), marker=".", label=name.replace("_", " "))
+    axes[0].set(title="negative ELBO per segment", xlabel="epoch", yscale="log")
+    for name in ("train_recon", "val_recon", "train_kl", "val_kl"):
+        axes[1].plot(epoch, col(name), marker=".", label=name.replace("_", " "))
+    axes[1].set(title="reconstruction and KL", xlabel="epoch", yscale="log")
+    for ax in axes:
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = out_png.with_name("." + out_png.name)
+    fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    tmp.replace(out_png)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    epochs: int
+    best_score: float
+    monitor: str
+    active_units: int
+    interrupted: bool
+    seconds: float
+
+
+def _accelerator(device: str) -> str:
+    if device in ("auto", "cpu", "gpu", "mps"):
+        return device
+    if device.startswith("cuda"):
+        return "gpu"
+    raise MelvaeError(f"unknown device {device!r}: use auto, cpu, cuda or mps")
+
+
+def train(
+    data_dir: Path | str,
+    run_dir: Path | str,
+    train_cfg: TrainConfig = TrainConfig(),
+    latent_dim: int = 64,
+    channels: tuple[int, ...] | None = None,
+    resume: bool = False,
+    device: str = "auto",
+    progress: bool = True,
+) -> TrainResult:
+    """Train a VAE on a preprocessed dataset folder; writes the run folder described above."""
+    data_dir, run_dir = Path(data_dir), Path(run_dir)
+    t0 = time.perf_counter()
+    data = MelDataset(data_dir)
+    if resume:
+        saved = _read_config(run_dir)
+        model_cfg = ModelConfig.from_dict(saved["model"])
+        keep = {"epochs": train_cfg.epochs, "max_minutes": train_cfg.max_minutes}
+        train_cfg = TrainConfig.from_dict({**saved["train"], **keep})
+        data = MelDataset(data_dir, labels=saved["labels"])
+        if data.audio.to_dict() != saved["audio"]:
+            raise MelvaeError(f"{data_dir} has other audio parameters than the run being resumed")
+    else:
+        if train_cfg.conditional and not data.labels:
+            raise MelvaeError("--conditional needs labelled data (a genre/track.wav layout)")
+        model_cfg = ModelConfig(
+            n_mels=data.audio.n_mels,
+            n_frames=data.audio.segment_frames,
+            latent_dim=latent_dim,
+            n_labels=len(data.labels) if train_cfg.conditional else 0,
+            **({"channels": tuple(channels)} if channels else {}),
+        )
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in (HISTORY, RESUME):
+            (run_dir / stale).unlink(missing_ok=True)
+        write_json(
+            run_dir / CONFIG,
+            {
+                "data_dir": str(data_dir.resolve()),
+                "labels": data.labels,
+                "audio": data.audio.to_dict(),
+                "model": model_cfg.to_dict(),
+                "train": train_cfg.to_dict(),
+            },
+        )
+
+    pl.seed_everything(train_cfg.seed, workers=True, verbose=False)
+    train_idx, val_idx = track_split(data.segments, train_cfg.val_fraction, train_cfg.seed)
+    if not train_idx:
+        raise MelvaeError("no training segments after the validation split")
+    train_set, val_set = Subset(data, train_idx), Subset(data, val_idx)
+    loader_kw = {
+        "batch_size": train_cfg.batch_size,
+        "num_workers": train_cfg.num_workers,
+        "persistent_workers": train_cfg.num_workers > 0,
+    }
+    train_loader = DataLoader(
+        train_set,
+        shuffle=True,
+        drop_last=len(train_set) > train_cfg.batch_size,
+        generator=torch.Generator().manual_seed(train_cfg.seed),
+        **loader_kw,
+    )
+    val_loader = DataLoader(val_set, shuffle=False, **loader_kw) if val_idx else None
+    monitor = "val_loss" if val_idx else "train_loss"
+
+    task = VAETask(model_cfg, train_cfg)
+    folder = RunFolder(run_dir, data.audio, data.labels, train_set, monitor)
+    resume_ckpt = pl.callbacks.ModelCheckpoint(
+        dirpath=run_dir,
+        filename=Path(RESUME).stem,
+        save_top_k=1,
+        every_n_epochs=1,
+        enable_version_counter=False,
+    )
+    ckpt_path = None
+    if resume:
+        ckpt_path = run_dir / RESUME
+        if not ckpt_path.is_file():
+            raise MelvaeError(f"nothing to resume in {run_dir} (no {RESUME})")
+    with _quiet_lightning():
+        trainer = pl.Trainer(
+            accelerator=_accelerator(device),
+            devices=train_cfg.devices if device != "auto" or train_cfg.devices > 1 else "auto",
+            strategy=train_cfg.strategy,
+            max_epochs=train_cfg.epochs,
+            max_time=timedelta(minutes=train_cfg.max_minutes) if train_cfg.max_minutes else None,
+            callbacks=[folder, resume_ckpt],
+            logger=False,
+            enable_progress_bar=progress,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            limit_val_batches=1.0 if val_loader is not None else 0,
+            default_root_dir=run_dir,
+            log_every_n_steps=1,
+        )
+        try:
+            trainer.fit(task, train_loader, val_loader, ckpt_path=ckpt_path)
+        except SystemExit:
+            # Lightning turns Ctrl-C into sys.exit(1) after its own shutdown, leaving SIGINT
+            # ignored; we still owe the user last.pt, and best.pt with centroids.
+            if not folder.interrupted:
+                raise
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    if trainer.is_global_zero:
+        folder.finalize(task.model)
+    mu = _latent_means(task.model, train_set)
+    return TrainResult(
+        run_dir=run_dir,
+        epochs=trainer.current_epoch,
+        best_score=folder.best_score,
+        monitor=monitor,
+        active_units=active_units(mu),
+        interrupted=folder.interrupted,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+@contextlib.contextmanager
+def _quiet_lightning():
+    """Keep Lightning's banners (accelerator lists, tips) and known-harmless warnings out of
+    the user's terminal while training; real warnings still show."""
+    log = logging.getLogger("lightning.pytorch")
+    level = log.level
+    log.setLevel(logging.WARNING)
+    with warnings.catch_warnings():
+        for pattern in (
+            ".*Checkpoint directory .* exists and is not empty.*",
+            ".*isinstance.treespec, LeafSpec.*",
+            ".*does not have many workers.*",
+        ):
+            warnings.filterwarnings("ignore", message=pattern)
+        try:
+            yield
+        finally:
+            log.setLevel(level)
+
+
+@torch.no_grad()
+def _latent_means(model: MelVAE, data, limit: int = 512) -> torch.Tensor:
+    model.eval()
+    device = next(model.parameters()).device
+    mus = []
+    seen = 0
+    for mel, labels in DataLoader(data, batch_size=32):
+        labels_in = labels.to(device) if model.cfg.conditional else None
+        mus.append(model.encode(mel.to(device), labels_in)[0].cpu())
+        seen += len(mel)
+        if seen >= limit:
+            break
+    return torch.cat(mus)
+
+
+def _read_config(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / CONFIG
+    if not path.is_file():
+        raise MelvaeError(f"{run_dir} is not a run folder (no {CONFIG}): nothing to resume")
+    return json.loads(path.read_text())

@@ -1,0 +1,80 @@
+import pytest
+import torch
+
+from melvae.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from melvae.config import CHECKPOINT_FORMAT_VERSION, ModelConfig
+from melvae.errors import MelvaeError
+from melvae.model import MelVAE
+
+from .conftest import TINY_AUDIO, TINY_CHANNELS
+
+
+def _model(**kw):
+    cfg = ModelConfig(
+        n_mels=TINY_AUDIO.n_mels,
+        n_frames=TINY_AUDIO.segment_frames,
+        latent_dim=3,
+        channels=TINY_CHANNELS,
+        **kw,
+    )
+    return MelVAE(cfg).eval()
+
+
+def test_round_trip_gives_identical_outputs(tmp_path):
+    model = _model(n_labels=2)
+    # Non-trivial BatchNorm statistics must travel too.
+    model.train()
+    model(torch.rand(4, TINY_AUDIO.n_mels, TINY_AUDIO.segment_frames), torch.tensor([0, 1, 0, 1]))
+    model.eval()
+    centroids = torch.randn(2, 3)
+    save_checkpoint(
+        tmp_path / "m.pt", Checkpoint(model, TINY_AUDIO, ["a", "b"], centroids, {"epoch": 3})
+    )
+    loaded = load_checkpoint(tmp_path / "m.pt")
+    assert loaded.audio == TINY_AUDIO and loaded.labels == ["a", "b"]
+    assert loaded.model.cfg == model.cfg and loaded.info == {"epoch": 3}
+    assert torch.equal(loaded.label_centroids, centroids)
+    z, labels = torch.randn(3, 3), torch.tensor([0, 1, 1])
+    mel = torch.rand(3, TINY_AUDIO.n_mels, TINY_AUDIO.segment_frames)
+    with torch.no_grad():
+        assert torch.equal(model.decode(z, labels), loaded.model.decode(z, labels))
+        assert torch.equal(model.encode(mel, labels)[0], loaded.model.encode(mel, labels)[0])
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+
+
+def test_loads_with_weights_only(tmp_path):
+    save_checkpoint(tmp_path / "m.pt", Checkpoint(_model(), TINY_AUDIO, []))
+    payload = torch.load(tmp_path / "m.pt", weights_only=True)
+    assert payload["format_version"] == CHECKPOINT_FORMAT_VERSION
+
+
+def test_run_folder_resolves_to_best(tmp_path):
+    save_checkpoint(tmp_path / "last.pt", Checkpoint(_model(), TINY_AUDIO, [], info={"w": "last"}))
+    assert load_checkpoint(tmp_path).info == {"w": "last"}
+    save_checkpoint(tmp_path / "best.pt", Checkpoint(_model(), TINY_AUDIO, [], info={"w": "best"}))
+    assert load_checkpoint(tmp_path).info == {"w": "best"}
+
+
+def test_other_format_version_is_refused(tmp_path):
+    save_checkpoint(tmp_path / "m.pt", Checkpoint(_model(), TINY_AUDIO, []))
+    payload = torch.load(tmp_path / "m.pt", weights_only=True)
+    payload["format_version"] = CHECKPOINT_FORMAT_VERSION + 1
+    torch.save(payload, tmp_path / "m.pt")
+    with pytest.raises(MelvaeError, match="checkpoint format"):
+        load_checkpoint(tmp_path / "m.pt")
+
+
+@pytest.mark.parametrize("content", [b"not a checkpoint", None])
+def test_not_a_checkpoint(tmp_path, content):
+    path = tmp_path / "x.pt"
+    if content is None:
+        torch.save({"some": "dict"}, path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(MelvaeError, match="not a melvae checkpoint"):
+        load_checkpoint(path)
+    with pytest.raises(MelvaeError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "empty_dir_is_missing")
+    (tmp_path / "d").mkdir()
+    with pytest.raises(MelvaeError, match="run folder"):
+        load_checkpoint(tmp_path / "d")

@@ -1,0 +1,188 @@
+"""The command line, in-process through main([...]), with tiny settings."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from melvae.cli import main
+
+from .conftest import write_music_folder
+
+
+def test_help_is_fast_and_imports_no_torch():
+    code = "import sys, melvae.cli; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    out = subprocess.run(
+        [sys.executable, "-m", "melvae.cli", "--help"], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and "preprocess" in out.stdout and "longform" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "command", ["preprocess", "train", "generate", "interpolate", "longform", "synth", "demo"]
+)
+def test_every_command_explains_itself(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    assert len(capsys.readouterr().out) > 300
+
+
+def _error(capsys, argv):
+    code = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    return code, err
+
+
+def test_user_errors_are_one_clear_line(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes.txt").write_text("hi")
+    cases = [
+        (["preprocess", str(tmp_path / "missing"), "-o", str(tmp_path / "d")], "no such folder"),
+        (["preprocess", str(tmp_path / "empty"), "-o", str(tmp_path / "d")], "no audio files"),
+        (["train", str(tmp_path / "empty"), "-o", str(tmp_path / "r")], "not a melvae dataset"),
+        (
+            ["generate", str(tmp_path / "notes.txt"), "-o", str(tmp_path / "g")],
+            "not a melvae checkpoint",
+        ),
+        (["generate", str(tmp_path / "empty"), "-o", str(tmp_path / "g")], "run folder"),
+        (["synth", str(tmp_path / "s"), "--styles", "polka"], "polka"),
+    ]
+    for argv, message in cases:
+        code, err = _error(capsys, argv)
+        assert code == 2, argv
+        assert len(err) == 1 and err[0].startswith("melvae: error:") and message in err[0], err
+
+
+def test_end_to_end(tmp_path, capsys):
+    """preprocess -> train -> generate -> interpolate -> longform, as a user would."""
+    audio = write_music_folder(tmp_path / "audio", np.random.default_rng(0), sample_rate=16000)
+    data, run = tmp_path / "data", tmp_path / "run"
+    assert (
+        main(
+            [
+                "preprocess",
+                str(audio),
+                "-o",
+                str(data),
+                "--sample-rate",
+                "8000",
+                "--n-fft",
+                "256",
+                "--hop-length",
+                "64",
+                "--n-mels",
+                "32",
+                "--segment-seconds",
+                "1",
+                "--hop-seconds",
+                "0.5",
+                "--workers",
+                "1",
+                "-q",
+            ]
+        )
+        == 0
+    )
+    assert "segments written" in capsys.readouterr().out
+    assert (
+        main(
+            [
+                "train",
+                str(data),
+                "-o",
+                str(run),
+                "--epochs",
+                "2",
+                "--batch-size",
+                "8",
+                "--latent-dim",
+                "4",
+                "--channels",
+                "4,8,16",
+                "--device",
+                "cpu",
+                "-q",
+            ]
+        )
+        == 0
+    )
+    assert "training finished after 2 epochs" in capsys.readouterr().out
+
+    gen = tmp_path / "gen"
+    assert main(["generate", str(run), "-n", "3", "-o", str(gen), "--iterations", "8"]) == 0
+    wavs = sorted(gen.glob("*.wav"))
+    assert len(wavs) == 3 and len(list(gen.glob("*.png"))) == 3
+    for wav in wavs:
+        wave, sr = sf.read(wav)
+        assert sr == 8000 and len(wave) == 8000  # one 1 s segment: 125 hops of 64
+        assert np.sqrt(np.mean(wave**2)) > 1e-3  # not silent
+
+    code, err = _error(capsys, ["generate", str(run), "-o", str(gen), "--label", "polka"])
+    assert code == 2 and "unknown label 'polka'" in err[0] and "high, low" in err[0]
+    assert (
+        main(
+            ["generate", str(run), "-n", "1", "-o", str(gen), "--label", "low", "--iterations", "4"]
+        )
+        == 0
+    )
+
+    inter = tmp_path / "inter"
+    assert (
+        main(
+            [
+                "interpolate",
+                str(run),
+                str(audio / "low" / "t0.wav"),
+                f"{data}@3",
+                "--steps",
+                "4",
+                "-o",
+                str(inter),
+                "--iterations",
+                "4",
+                "--fade-seconds",
+                "0.25",
+            ]
+        )
+        == 0
+    )
+    steps = sorted(inter.glob("step_*.wav"))
+    joined, sr = sf.read(inter / "interpolation.wav")
+    assert len(steps) == 4 and len(joined) == 4 * 8000 - 3 * 2000
+
+    track = tmp_path / "long" / "track.wav"
+    assert (
+        main(
+            [
+                "longform",
+                str(run),
+                "--seconds",
+                "7.3",
+                "-o",
+                str(track),
+                "--start",
+                str(audio / "high" / "t1.wav"),
+                "--iterations",
+                "4",
+                "-q",
+            ]
+        )
+        == 0
+    )
+    wave, sr = sf.read(track)
+    assert sr == 8000 and len(wave) == round(7.3 * 8000)
+    assert np.sqrt(np.mean(wave**2)) > 1e-3
+    info = json.loads(track.with_suffix(".json").read_text())
+    assert info["samples"] == len(wave)
+    assert info["segments"][0]["source"] == {
+        "kind": "start",
+        "from": str(audio / "high" / "t1.wav"),
+    }
+    assert len(info["joins"]) == len(info["segments"]) - 1
+    assert all(0 < t < 7.3 for t in info["joins"])
+    assert not list(track.parent.glob(".*partial*"))

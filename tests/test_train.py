@@ -1,0 +1,113 @@
+import csv
+import math
+import shutil
+
+import pytest
+import torch
+
+from melvae.checkpoint import load_checkpoint
+from melvae.config import TrainConfig
+from melvae.errors import MelvaeError
+from melvae.train import VAETask, train
+
+from .conftest import TINY_CHANNELS
+
+
+def _history(run):
+    with open(run / "history.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_run_folder_contents(tiny_run):
+    for name in ("best.pt", "last.pt", "history.csv", "curves.png", "config.json", "resume.ckpt"):
+        assert (tiny_run / name).is_file(), name
+    assert (tiny_run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = _history(tiny_run)
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+    assert all(math.isfinite(float(r["val_loss"])) for r in rows)
+    assert float(rows[-1]["train_recon"]) < float(rows[0]["train_recon"])  # it learns
+    best = load_checkpoint(tiny_run / "best.pt")
+    assert best.info["best_score"] == pytest.approx(min(float(r["val_loss"]) for r in rows))
+    assert best.labels == ["high", "low"]
+    assert best.label_centroids.shape == (2, 4)
+    assert not best.model.training
+
+
+def test_resume_continues_where_it_stopped(tiny_run, tiny_data, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    result = train(tiny_data, run, TrainConfig(epochs=6), resume=True, device="cpu", progress=False)
+    assert [int(r["epoch"]) for r in _history(run)] == [1, 2, 3, 4, 5, 6]
+    assert result.epochs == 6
+    assert load_checkpoint(run / "last.pt").model.cfg.latent_dim == 4  # its own config
+
+
+def test_conditional_training_and_bad_requests(tiny_data, tmp_path):
+    cfg = TrainConfig(epochs=1, batch_size=8, conditional=True, val_fraction=0.34)
+    train(
+        tiny_data,
+        tmp_path / "c",
+        cfg,
+        latent_dim=3,
+        channels=TINY_CHANNELS,
+        device="cpu",
+        progress=False,
+    )
+    model = load_checkpoint(tmp_path / "c").model
+    assert model.cfg.n_labels == 2
+    with pytest.raises(MelvaeError, match="nothing to resume"):
+        train(tiny_data, tmp_path / "none", TrainConfig(epochs=1), resume=True, progress=False)
+    with pytest.raises(MelvaeError, match="unknown device"):
+        train(
+            tiny_data,
+            tmp_path / "d",
+            TrainConfig(epochs=1),
+            channels=TINY_CHANNELS,
+            device="tpu9",
+            progress=False,
+        )
+
+
+def test_ctrl_c_keeps_checkpoints(tiny_data, tmp_path, monkeypatch):
+    original = VAETask.training_step
+
+    def interrupting(self, batch, batch_idx):
+        if self.current_epoch == 1 and batch_idx == 1:
+            raise KeyboardInterrupt
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(VAETask, "training_step", interrupting)
+    cfg = TrainConfig(epochs=5, batch_size=4, val_fraction=0.34)
+    result = train(
+        tiny_data,
+        tmp_path / "r",
+        cfg,
+        latent_dim=3,
+        channels=TINY_CHANNELS,
+        device="cpu",
+        progress=False,
+    )
+    assert result.interrupted
+    last = load_checkpoint(tmp_path / "r" / "last.pt")
+    assert last.info.get("finished") is True
+    assert (tmp_path / "r" / "best.pt").is_file()
+    assert len(_history(tmp_path / "r")) == 1  # the finished epoch is recorded
+    import signal
+
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_max_minutes_stops_cleanly(tiny_data, tmp_path):
+    cfg = TrainConfig(epochs=1000, max_minutes=0.002, batch_size=8, val_fraction=0.34)
+    result = train(
+        tiny_data,
+        tmp_path / "t",
+        cfg,
+        latent_dim=3,
+        channels=TINY_CHANNELS,
+        device="cpu",
+        progress=False,
+    )
+    assert result.epochs < 1000
+    assert (tmp_path / "t" / "best.pt").is_file() or (tmp_path / "t" / "last.pt").is_file()
+    torch.load(tmp_path / "t" / "last.pt", weights_only=True)

@@ -216,8 +216,8 @@ class Melvae:
     ) -> tuple[torch.Tensor, torch.Tensor | None, str]:
         """Resolve an interpolation endpoint to (latent, label embedding or None, description).
 
-        spec: a label name, an audio file (its middle segment), an array of samples at ``sr``
-        (its middle segment) or a latent vector (latent_dim,).
+        spec: a label name, an audio file (its middle segment), samples at ``sr`` (their
+        middle segment), a normalized mel (n_mels, frames) or a latent vector (latent_dim,).
         """
         cond_model = self.model.cfg.conditional
         if isinstance(spec, str) and spec in self.ckpt.labels:

@@ -15,6 +15,7 @@ A checkpoint is a ``torch.save`` dict of tensors and plain Python values, loaded
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from melvae.model import MelVAE
 
 BEST = "best.pt"
 LAST = "last.pt"
+RUN_CONFIG = "config.json"  # a run folder's settings, written by melvae.train
 
 
 @dataclass
@@ -98,3 +100,20 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> Che
         label_centroids=payload.get("label_centroids"),
         info=dict(payload.get("info") or {}),
     )
+
+
+def read_run_config(run_dir: Path | str) -> dict[str, Any]:
+    """A run folder's config.json (the folder beside a checkpoint file is used when given one):
+    dataset path, labels, and the audio, model and training settings."""
+    run_dir = Path(run_dir)
+    folder = run_dir if run_dir.is_dir() else run_dir.parent
+    path = folder / RUN_CONFIG
+    if not path.is_file():
+        raise MelvaeError(f"{folder} holds no {RUN_CONFIG}: is it a run folder of `melvae train`?")
+    try:
+        config = json.loads(path.read_text())
+    except ValueError as exc:
+        raise MelvaeError(f"{path} is not valid JSON: {exc}") from None
+    if "train" not in config:
+        raise MelvaeError(f"{path} records no training settings")
+    return config

@@ -93,6 +93,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         beta=args.beta,
         kl_warmup_epochs=args.kl_warmup_epochs,
         free_bits=args.free_bits,
+        grad_clip=args.grad_clip,
         val_fraction=args.val_fraction,
         seed=args.seed,
         num_workers=args.num_workers,
@@ -329,6 +330,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="nats per latent dimension not penalised (default: 0)",
     )
     p.add_argument("--lr", type=_positive_float, default=1e-3)
+    p.add_argument(
+        "--grad-clip",
+        type=float,
+        default=100.0,
+        help="clip the gradient norm to this (0: off; default: 100)",
+    )
     p.add_argument("--schedule", choices=("cosine", "plateau"), default="cosine")
     p.add_argument(
         "--val-fraction",

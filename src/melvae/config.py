@@ -154,6 +154,7 @@ class TrainConfig:
     beta: float = 1.0
     kl_warmup_epochs: int = 10
     free_bits: float = 0.0  # nats per latent dimension below which the KL is not penalised
+    grad_clip: float = 100.0  # max gradient norm (0: off); stops the early-warm-up spikes
     val_fraction: float = 0.1
     seed: int = 0
     num_workers: int = 0
@@ -170,6 +171,7 @@ class TrainConfig:
         _check(self.beta >= 0, f"beta must be >= 0, got {self.beta}")
         _check(self.kl_warmup_epochs >= 0, "kl_warmup_epochs must be >= 0")
         _check(self.free_bits >= 0, "free_bits must be >= 0")
+        _check(self.grad_clip >= 0, "grad_clip must be >= 0")
         _check(0 <= self.val_fraction < 1, "val_fraction must be in [0, 1)")
         _check(self.schedule in ("cosine", "plateau"), "schedule must be 'cosine' or 'plateau'")
         _check(self.devices >= 1, "devices must be >= 1")

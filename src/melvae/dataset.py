@@ -18,12 +18,14 @@ from melvae.preprocess import AUDIO_CONFIG, MANIFEST, MELS
 @dataclass(frozen=True)
 class SegmentInfo:
     index: int
-    source: str
+    source: str  # path relative to the audio folder the dataset was made from
     start_seconds: float
     label: str
+    start_sample: int = -1  # first sample at the dataset's rate (-1: not recorded)
 
 
-def read_audio_config(data_dir: Path) -> AudioConfig:
+def read_dataset_meta(data_dir: Path | str) -> dict:
+    """The dataset's audio_config.json: format version, audio config, hop, audio folder."""
     path = Path(data_dir) / AUDIO_CONFIG
     if not path.is_file():
         raise MelvaeError(
@@ -36,7 +38,11 @@ def read_audio_config(data_dir: Path) -> AudioConfig:
             f"{data_dir} has dataset format {meta.get('format_version')}, this melvae reads "
             f"format {DATASET_FORMAT_VERSION}: run `melvae preprocess` again"
         )
-    return AudioConfig.from_dict(meta["audio_config"])
+    return meta
+
+
+def read_audio_config(data_dir: Path | str) -> AudioConfig:
+    return AudioConfig.from_dict(read_dataset_meta(data_dir)["audio_config"])
 
 
 class MelDataset(torch.utils.data.Dataset):
@@ -45,7 +51,11 @@ class MelDataset(torch.utils.data.Dataset):
 
     def __init__(self, data_dir: Path | str, labels: list[str] | None = None):
         self.data_dir = Path(data_dir)
-        self.audio = read_audio_config(self.data_dir)
+        meta = read_dataset_meta(self.data_dir)
+        self.audio = AudioConfig.from_dict(meta["audio_config"])
+        # The folder the audio was read from, where it still exists (for listening tests).
+        audio_dir = meta.get("audio_dir")
+        self.audio_dir = Path(audio_dir) if audio_dir and Path(audio_dir).is_dir() else None
         for name in (MELS, MANIFEST):
             if not (self.data_dir / name).is_file():
                 raise MelvaeError(
@@ -55,7 +65,13 @@ class MelDataset(torch.utils.data.Dataset):
         self.mels = np.load(self.data_dir / MELS, mmap_mode="r")
         with open(self.data_dir / MANIFEST, newline="") as fh:
             self.segments = [
-                SegmentInfo(int(r["index"]), r["source"], float(r["start_seconds"]), r["label"])
+                SegmentInfo(
+                    int(r["index"]),
+                    r["source"],
+                    float(r["start_seconds"]),
+                    r["label"],
+                    int(r.get("start_sample") or -1),
+                )
                 for r in csv.DictReader(fh)
             ]
         expected = (len(self.segments), self.audio.n_mels, self.audio.segment_frames)
@@ -105,3 +121,9 @@ def track_split(
     train = sorted(i for t, idx in by_track.items() if t not in val_tracks for i in idx)
     val = sorted(i for t, idx in by_track.items() if t in val_tracks for i in idx)
     return train, val
+
+
+def split_for_run(segments: list[SegmentInfo], run_config: dict) -> tuple[list[int], list[int]]:
+    """The (train, val) split a run trained with, from its config.json settings."""
+    train_cfg = run_config.get("train", {})
+    return track_split(segments, train_cfg.get("val_fraction", 0.1), train_cfg.get("seed", 0))

@@ -3,8 +3,9 @@
 The dataset folder holds:
 
     mels.npy            float16 (N, n_mels, frames), values in [0, 1]; open with mmap_mode="r"
-    manifest.csv        index, source (path relative to the audio folder), start_seconds, label
-    audio_config.json   the AudioConfig and the dataset format version
+    manifest.csv        index, source (path relative to the audio folder), start_seconds, label,
+                        start_sample (at the dataset's rate)
+    audio_config.json   the AudioConfig, the dataset format version, the hop and audio folder
     summary.json        files read and skipped (with the reason), segments, hours of audio
 
 Files are decoded in worker processes; segments are appended to a temporary file as they
@@ -44,7 +45,7 @@ class FileResult:
     source: str
     label: str
     mels: np.ndarray | None = None  # float16 (k, n_mels, frames)
-    starts: list[float] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)  # first sample of each segment
     seconds: float = 0.0
     silent_segments: int = 0
     skipped: str | None = None  # the reason, when the file gave no segment
@@ -124,7 +125,7 @@ def _segment_file(args: tuple[str, str, str, dict, int]) -> FileResult:
         result.skipped = "silent"
         return result
     result.mels = np.concatenate(mels)
-    result.starts = [s / cfg.sample_rate for s in kept]
+    result.starts = kept
     return result
 
 
@@ -202,7 +203,15 @@ def preprocess(
                     summary.files_read += 1
                     res.mels.tofile(raw)
                     for start in res.starts:
-                        rows.append((len(rows), res.source, round(start, 4), res.label))
+                        rows.append(
+                            (
+                                len(rows),
+                                res.source,
+                                round(start / cfg.sample_rate, 4),
+                                res.label,
+                                start,
+                            )
+                        )
                     bar.set_postfix(segments=len(rows))
             finally:
                 if pool is not None:
@@ -219,7 +228,7 @@ def preprocess(
 
     with open(out_dir / (MANIFEST + ".tmp"), "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["index", "source", "start_seconds", "label"])
+        writer.writerow(["index", "source", "start_seconds", "label", "start_sample"])
         writer.writerows(rows)
     (out_dir / (MANIFEST + ".tmp")).replace(out_dir / MANIFEST)
     write_json(
@@ -228,6 +237,7 @@ def preprocess(
             "format_version": DATASET_FORMAT_VERSION,
             "audio_config": cfg.to_dict(),
             "hop_seconds": hop_samples / cfg.sample_rate,
+            "audio_dir": str(audio_dir.resolve()),
         },
     )
     summary.segments = len(rows)

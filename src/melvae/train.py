@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import csv
-import json
 import logging
 import math
 import signal
@@ -33,13 +32,12 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from melvae.checkpoint import BEST, LAST, Checkpoint, save_checkpoint
+from melvae.checkpoint import BEST, LAST, RUN_CONFIG, Checkpoint, read_run_config, save_checkpoint
 from melvae.config import ModelConfig, TrainConfig, write_json
 from melvae.dataset import MelDataset, track_split
 from melvae.errors import MelvaeError
 from melvae.model import MelVAE, active_units, vae_loss
 
-CONFIG = "config.json"
 HISTORY = "history.csv"
 CURVES = "curves.png"
 RESUME = "resume.ckpt"
@@ -52,6 +50,7 @@ class VAETask(pl.LightningModule):
         super().__init__()
         self.model = MelVAE(model_cfg)
         self.train_cfg = train_cfg
+        self._start_time: float | None = None
 
     def beta_now(self) -> float:
         cfg = self.train_cfg
@@ -98,10 +97,26 @@ class VAETask(pl.LightningModule):
             sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=5)
             monitor = "val_loss" if self.trainer.limit_val_batches else "train_loss"
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": monitor}}
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(
-            opt, T_max=self.train_cfg.epochs, eta_min=self.train_cfg.lr * 0.05
-        )
-        return {"optimizer": opt, "lr_scheduler": sched}
+        # Cosine decay to 5% over whichever ends first, the epochs or --max-minutes: a
+        # time-limited run must still reach the low learning rates, not stop half-way down.
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: self._cosine_factor(step))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def on_train_start(self) -> None:
+        self._start_time = time.perf_counter()
+
+    def progress(self, step: int) -> float:
+        """Fraction of the run done, in [0, 1]: by steps, or by time under --max-minutes."""
+        total = max(1, self.trainer.estimated_stepping_batches)
+        done = step / total
+        if self.train_cfg.max_minutes and self._start_time is not None:
+            elapsed = time.perf_counter() - self._start_time
+            done = max(done, elapsed / (60.0 * self.train_cfg.max_minutes))
+        return min(1.0, done)
+
+    def _cosine_factor(self, step: int) -> float:
+        floor = 0.05
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * self.progress(step)))
 
 
 class RunFolder(pl.Callback):
@@ -265,12 +280,15 @@ class TrainResult:
     seconds: float
 
 
-def _accelerator(device: str) -> str:
+def _lightning_device(device: str, count: int) -> tuple[str, int | list[int]]:
+    """melvae's --device / --devices -> Lightning's (accelerator, devices)."""
     if device in ("auto", "cpu", "gpu", "mps"):
-        return device
-    if device.startswith("cuda"):
-        return "gpu"
-    raise MelvaeError(f"unknown device {device!r}: use auto, cpu, cuda or mps")
+        return device, count
+    if device == "cuda":
+        return "gpu", count
+    if device.startswith("cuda:") and device[5:].isdigit():
+        return "gpu", [int(device[5:])]
+    raise MelvaeError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps")
 
 
 def train(
@@ -286,9 +304,12 @@ def train(
     """Train a VAE on a preprocessed dataset folder; writes the run folder described above."""
     data_dir, run_dir = Path(data_dir), Path(run_dir)
     t0 = time.perf_counter()
+    accelerator, devices = _lightning_device(device, train_cfg.devices)
     data = MelDataset(data_dir)
     if resume:
-        saved = _read_config(run_dir)
+        if not (run_dir / RUN_CONFIG).is_file():
+            raise MelvaeError(f"nothing to resume in {run_dir} (no {RUN_CONFIG})")
+        saved = read_run_config(run_dir)
         model_cfg = ModelConfig.from_dict(saved["model"])
         keep = {"epochs": train_cfg.epochs, "max_minutes": train_cfg.max_minutes}
         train_cfg = TrainConfig.from_dict({**saved["train"], **keep})
@@ -309,7 +330,7 @@ def train(
         for stale in (HISTORY, RESUME):
             (run_dir / stale).unlink(missing_ok=True)
         write_json(
-            run_dir / CONFIG,
+            run_dir / RUN_CONFIG,
             {
                 "data_dir": str(data_dir.resolve()),
                 "labels": data.labels,
@@ -355,8 +376,9 @@ def train(
             raise MelvaeError(f"nothing to resume in {run_dir} (no {RESUME})")
     with _quiet_lightning():
         trainer = pl.Trainer(
-            accelerator=_accelerator(device),
-            devices=train_cfg.devices if device != "auto" or train_cfg.devices > 1 else "auto",
+            # Never devices="auto": on a multi-GPU machine that silently takes every GPU.
+            accelerator=accelerator,
+            devices=devices,
             strategy=train_cfg.strategy,
             max_epochs=train_cfg.epochs,
             max_time=timedelta(minutes=train_cfg.max_minutes) if train_cfg.max_minutes else None,
@@ -366,6 +388,7 @@ def train(
             enable_model_summary=False,
             num_sanity_val_steps=0,
             limit_val_batches=1.0 if val_loader is not None else 0,
+            gradient_clip_val=train_cfg.grad_clip or None,
             default_root_dir=run_dir,
             log_every_n_steps=1,
         )
@@ -424,10 +447,3 @@ def _latent_means(model: MelVAE, data, limit: int = 512) -> torch.Tensor:
         if seen >= limit:
             break
     return torch.cat(mus)
-
-
-def _read_config(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / CONFIG
-    if not path.is_file():
-        raise MelvaeError(f"{run_dir} is not a run folder (no {CONFIG}): nothing to resume")
-    return json.loads(path.read_text())

@@ -186,3 +186,89 @@ def test_end_to_end(tmp_path, capsys):
     assert len(info["joins"]) == len(info["segments"]) - 1
     assert all(0 < t < 7.3 for t in info["joins"])
     assert not list(track.parent.glob(".*partial*"))
+
+
+def test_inspection_commands(tiny_run, tiny_data, tmp_path, capsys):
+    """reconstruct, evaluate, latent-map and report through main([...])."""
+    audio_file = next((tiny_data.parent / "audio" / "low").glob("*.wav"))
+    rec = tmp_path / "rec"
+    assert (
+        main(
+            [
+                "reconstruct",
+                str(tiny_run),
+                str(audio_file),
+                "-o",
+                str(rec),
+                "-n",
+                "2",
+                "--iterations",
+                "4",
+            ]
+        )
+        == 0
+    )
+    assert len(list(rec.glob("*_reconstruction.wav"))) == 2
+    assert (
+        main(
+            [
+                "reconstruct",
+                str(tiny_run),
+                str(tiny_data),
+                "-o",
+                str(tmp_path / "r2"),
+                "-n",
+                "2",
+                "--validation",
+                "--iterations",
+                "4",
+            ]
+        )
+        == 0
+    )
+
+    metrics = tmp_path / "m.json"
+    assert (
+        main(
+            [
+                "evaluate",
+                str(tiny_run),
+                str(tiny_data),
+                "-o",
+                str(metrics),
+                "--max-segments",
+                "4",
+                "--iterations",
+                "4",
+                "-q",
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "phase_only_sc_db" in printed and "knn_accuracy" in printed
+    assert json.loads(metrics.read_text())["reconstruction"]["mel_l1_db"] > 0
+
+    assert main(["latent-map", str(tiny_run), str(tiny_data), "-o", str(tmp_path / "map.png")]) == 0
+    assert (tmp_path / "map.png").read_bytes()[:4] == b"\x89PNG"
+
+    report = tmp_path / "report"
+    assert (
+        main(
+            [
+                "report",
+                str(tiny_run),
+                "-o",
+                str(report),
+                "--metrics",
+                str(metrics),
+                "--n-generate",
+                "2",
+                "--iterations",
+                "4",
+            ]
+        )
+        == 0
+    )
+    html = (report / "index.html").read_text()
+    assert "knn_accuracy" in html and "<audio" in html

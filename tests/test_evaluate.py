@@ -2,8 +2,8 @@
 
 import ast
 import json
-import shutil
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np

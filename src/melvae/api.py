@@ -153,12 +153,23 @@ class Melvae:
     def mel_to_audio(
         self, mel: np.ndarray | torch.Tensor, n_iter: int = DEFAULT_ITERATIONS, seed: int | None = 0
     ) -> np.ndarray:
-        """Normalized mels (..., n_mels, frames) -> audio (..., samples), fast Griffin-Lim."""
+        """Normalized mels (..., n_mels, frames) -> audio (..., samples), fast Griffin-Lim.
+
+        A whole segment's mel gives exactly ``segment_samples`` samples (a clip as long as
+        the segments the model learned from); other lengths give (frames - 1) * hop_length.
+        """
         mel_t = torch.as_tensor(np.asarray(mel, dtype=np.float32)).to(self.device)
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        length = None
+        if mel_t.shape[-1] == self.audio.segment_frames:
+            length = self.audio.segment_samples
         with torch.no_grad():
             wave = griffin_lim(
-                mel_to_magnitude(mel_t, self.audio), self.audio, n_iter=n_iter, generator=gen
+                mel_to_magnitude(mel_t, self.audio),
+                self.audio,
+                n_iter=n_iter,
+                generator=gen,
+                length=length,
             )
         return wave.cpu().numpy().astype(np.float32)
 
@@ -286,6 +297,51 @@ class Melvae:
         clips = self.mel_to_audio(self.interpolate_mels(a, b, steps, sr), n_iter, seed)
         joined = crossfade_concat(list(clips), int(fade_seconds * self.sample_rate))
         return clips, joined, self.sample_rate
+
+    # -- files -----------------------------------------------------------------------------
+    def write_clips(
+        self,
+        out_dir: Path | str,
+        mels: np.ndarray,
+        names: list[str],
+        n_iter: int = DEFAULT_ITERATIONS,
+        seed: int | None = 0,
+        fmt: str = "wav",
+    ) -> list[Path]:
+        """Invert mels (n, n_mels, frames) and write OUT_DIR/NAME.wav (or .flac) and a mel
+        PNG beside each; returns the audio paths."""
+        from melvae.audio import write_audio
+        from melvae.plots import save_mel_png
+
+        out_dir = Path(out_dir)
+        paths = []
+        for name, mel, wave in zip(names, mels, self.mel_to_audio(mels, n_iter, seed), strict=True):
+            path = write_audio(out_dir / f"{name}.{fmt}", wave, self.sample_rate)
+            save_mel_png(mel, self.audio, path.with_suffix(".png"), title=name)
+            paths.append(path)
+        return paths
+
+    def write_interpolation(
+        self,
+        out_dir: Path | str,
+        a,
+        b,
+        steps: int = 8,
+        fade_seconds: float = 1.0,
+        n_iter: int = DEFAULT_ITERATIONS,
+        seed: int | None = 0,
+    ) -> Path:
+        """Write OUT_DIR/step_NN.wav for each step and OUT_DIR/interpolation.wav, the steps
+        joined with crossfades; returns the joined file's path."""
+        from melvae.audio import write_audio
+
+        out_dir = Path(out_dir)
+        clips, joined, sr = self.interpolate(
+            a, b, steps, fade_seconds=fade_seconds, n_iter=n_iter, seed=seed
+        )
+        for i, clip in enumerate(clips):
+            write_audio(out_dir / f"step_{i:02d}.wav", clip, sr)
+        return write_audio(out_dir / "interpolation.wav", joined, sr)
 
     # -- long tracks -----------------------------------------------------------------------
     def longform_stream(

@@ -125,20 +125,19 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     import melvae
-    from melvae.audio import write_audio
-    from melvae.plots import save_mel_png
 
     model = melvae.load(args.run_dir, device=args.device)
     mels = model.generate_mels(
         args.n, label=args.label, temperature=args.temperature, seed=args.seed
     )
-    audio = model.mel_to_audio(mels, n_iter=args.iterations, seed=args.seed)
-    out = Path(args.output)
-    stem = f"{args.label}_" if args.label else "sample_"
-    for i, (mel, wave) in enumerate(zip(mels, audio)):
-        path = write_audio(out / f"{stem}{i:03d}.{args.format}", wave, model.sample_rate)
-        save_mel_png(mel, model.audio, path.with_suffix(".png"), title=path.stem)
-    print(f"wrote {len(audio)} clips of {model.audio.segment_seconds:.1f} s (+ mel PNGs) to {out}")
+    stem = args.label or "sample"
+    names = [f"{stem}_{i:03d}" for i in range(args.n)]
+    model.write_clips(
+        args.output, mels, names, n_iter=args.iterations, seed=args.seed, fmt=args.format
+    )
+    print(
+        f"wrote {args.n} clips of {model.audio.segment_seconds:.1f} s (+ mel PNGs) to {args.output}"
+    )
     return 0
 
 
@@ -160,11 +159,11 @@ def _endpoint(spec: str, model):
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
     import melvae
-    from melvae.audio import write_audio
 
     model = melvae.load(args.run_dir, device=args.device)
     a, b = _endpoint(args.a, model), _endpoint(args.b, model)
-    clips, joined, sr = model.interpolate(
+    path = model.write_interpolation(
+        args.output,
         a,
         b,
         steps=args.steps,
@@ -172,11 +171,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         n_iter=args.iterations,
         seed=args.seed,
     )
-    out = Path(args.output)
-    for i, clip in enumerate(clips):
-        write_audio(out / f"step_{i:02d}.wav", clip, sr)
-    path = write_audio(out / "interpolation.wav", joined, sr)
-    print(f"wrote {len(clips)} steps and the joined {len(joined) / sr:.1f} s transition {path}")
+    print(f"wrote {args.steps} steps and the joined transition {path}")
     return 0
 
 
@@ -212,6 +207,98 @@ def cmd_longform(args: argparse.Namespace) -> int:
             f"note: {info['clipped_samples']} samples were over full scale and were clipped",
             file=sys.stderr,
         )
+    return 0
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    import melvae
+    from melvae.analysis import reconstruct
+
+    model = melvae.load(args.run_dir, device=args.device)
+    pick = "validation" if args.validation else "even"
+    if args.validation:
+        model = args.run_dir  # the validation split is read from the run folder
+    records = reconstruct(
+        model,
+        args.source,
+        args.output,
+        max_items=args.n,
+        n_iter=args.iterations,
+        seed=args.seed,
+        pick=pick,
+        label=args.label,
+    )
+    for r in records:
+        print(f"  {Path(r['png']).name}: mel L1 {r['mel_l1_db']:.2f} dB")
+    print(f"wrote {len(records)} original / reconstruction pairs (+ PNGs) to {args.output}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from melvae.evaluate import evaluate, format_table, write_metrics
+
+    result = evaluate(
+        args.run_dir,
+        args.data_dir,
+        split=args.split,
+        n_generate=args.n_generate,
+        longform=args.longform,
+        n_iter=args.iterations,
+        seed=args.seed,
+        device=args.device,
+        progress=not args.quiet,
+        audio_dir=args.audio_dir,
+        max_segments=args.max_segments,
+    )
+    print(format_table(result))
+    write_metrics(result, args.output)
+    print(f"metrics written to {args.output}")
+    return 0
+
+
+def cmd_latent_map(args: argparse.Namespace) -> int:
+    import melvae
+    from melvae.analysis import decoded_grid, latent_map
+    from melvae.plots import save_grid_png
+
+    model = melvae.load(args.run_dir, device=args.device)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    info = latent_map(
+        model,
+        args.data_dir,
+        out,
+        max_points=args.max_points,
+        grid=args.grid if model.latent_dim == 2 else None,
+        seed=args.seed,
+    )
+    print(f"latent map of {info['n_points']} segments ({', '.join(info['panels'])}) in {out}")
+    if model.latent_dim == 2:
+        mels, xs, ys = decoded_grid(model, n=args.grid, extent=info.get("extent"))
+        grid_png = out.with_name(out.stem + "_grid.png")
+        save_grid_png(mels, model.audio, grid_png, xs=xs, ys=ys)
+        print(f"decoded {args.grid} x {args.grid} grid over the plane in {grid_png}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import json
+
+    from melvae.report import build_report
+
+    metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
+    index = build_report(
+        args.run_dir,
+        args.output,
+        data_dir=args.data_dir,
+        metrics=metrics,
+        n_generate=args.n_generate,
+        grid=args.grid,
+        n_iter=args.iterations,
+        seed=args.seed,
+        device=args.device,
+    )
+    print(f"report written: open {index} in a browser")
     return 0
 
 
@@ -436,6 +523,114 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inversion(p)
     _add_device(p)
     p.set_defaults(func=cmd_longform)
+
+    p = sub.add_parser(
+        "reconstruct",
+        help="encode and decode clips: hear what the model keeps",
+        description="Encode and decode the segments of an audio file, or segments of a dataset "
+        "folder, and write each original beside its reconstruction with a PNG of both mels.",
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("source", type=Path, metavar="AUDIO_FILE_OR_DATA_DIR")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT_DIR")
+    p.add_argument("-n", type=_positive_int, default=8, help="segments (default: 8)")
+    p.add_argument(
+        "--validation",
+        action="store_true",
+        help="with a dataset: take the run's held-out (validation) segments",
+    )
+    p.add_argument("--label", help="label to condition on (conditional models, audio files)")
+    p.add_argument("--seed", type=int, default=0)
+    _add_inversion(p)
+    _add_device(p)
+    p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="metrics: reconstruction, latent space, generation, long tracks",
+        description="Measure a model offline on held-out segments: reconstruction error beside "
+        "the phase-only baseline, KL and active units, kNN label accuracy, Frechet and kernel "
+        "distances of generated clips against a real-data floor, copying, and (with "
+        "--longform) seams and tempo stability. Prints a table and writes JSON.",
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument(
+        "data_dir",
+        type=Path,
+        nargs="?",
+        metavar="DATA_DIR",
+        help="dataset (default: the one the run trained on)",
+    )
+    p.add_argument(
+        "-o", "--output", type=Path, default=Path("metrics.json"), metavar="METRICS_JSON"
+    )
+    p.add_argument("--split", choices=("val", "train", "all"), default="val")
+    p.add_argument(
+        "--max-segments",
+        type=_positive_int,
+        default=64,
+        help="evaluate a seeded subsample of at most this many (default: 64)",
+    )
+    p.add_argument("--n-generate", type=_positive_int, help="generated clips (default: as many)")
+    p.add_argument("--longform", type=Path, metavar="TRACK", help="a track from `melvae longform`")
+    p.add_argument(
+        "--audio-dir", type=Path, help="the audio folder (default: the one preprocess recorded)"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--iterations",
+        type=_positive_int,
+        default=32,
+        help="fast Griffin-Lim iterations (default: 32)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_device(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "latent-map",
+        help="plot the dataset in latent space, coloured by label",
+        description="Latent means of a dataset coloured by label: the plane itself for a "
+        "latent size of 2 (plus MAP_grid.png, mels decoded over a regular grid), a PCA "
+        "projection (and t-SNE where scikit-learn is installed) otherwise.",
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("data_dir", type=Path, metavar="DATA_DIR")
+    p.add_argument("-o", "--output", type=Path, default=Path("map.png"), metavar="MAP_PNG")
+    p.add_argument("--grid", type=_positive_int, default=8, help="grid size for 2-D models")
+    p.add_argument("--max-points", type=_positive_int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    _add_device(p)
+    p.set_defaults(func=cmd_latent_map)
+
+    p = sub.add_parser(
+        "report",
+        help="a self-contained HTML report to open in a browser",
+        description="Write OUT_DIR/index.html: training curves, the evaluation table "
+        "(--metrics), reconstructions and generated clips with players and spectrograms, the "
+        "latent map, and for a 2-D model a clickable grid that plays the clip decoded there.",
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument(
+        "data_dir",
+        type=Path,
+        nargs="?",
+        metavar="DATA_DIR",
+        help="dataset (default: the one the run trained on)",
+    )
+    p.add_argument("-o", "--output", type=Path, default=Path("report"), metavar="OUT_DIR")
+    p.add_argument("--metrics", type=Path, help="metrics.json from `melvae evaluate`")
+    p.add_argument("--n-generate", type=_positive_int, default=4)
+    p.add_argument("--grid", type=_positive_int, default=6, help="grid size for 2-D models")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--iterations",
+        type=_positive_int,
+        default=32,
+        help="fast Griffin-Lim iterations (default: 32)",
+    )
+    _add_device(p)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser(
         "synth",

@@ -1,6 +1,7 @@
 """`melvae demo`: the whole pipeline on built-in synthetic music, with no data of the user's.
 
-synth -> preprocess -> train (a few minutes) -> generate -> interpolate -> longform.
+synth -> preprocess -> train (a few minutes) -> generate -> interpolate -> longform ->
+evaluate -> report.
 Each step calls the same library function as its command.
 """
 
@@ -23,13 +24,14 @@ def run_demo(
     epochs: int = 200,
     audio: AudioConfig | None = None,
     train_kwargs: dict | None = None,
+    eval_segments: int = 16,
     progress: bool = True,
 ) -> dict[str, Path]:
     """Run the demo into ``out``; returns the paths of what it made."""
     import melvae
-    from melvae.audio import write_audio
-    from melvae.plots import save_mel_png
+    from melvae.evaluate import evaluate, format_table, write_metrics
     from melvae.preprocess import preprocess
+    from melvae.report import build_report
     from melvae.synth import STYLES, synthesize_dataset
     from melvae.train import train
 
@@ -42,27 +44,29 @@ def run_demo(
         "generated": out / "generated",
         "interpolation": out / "interpolation",
         "longform": out / "longform.wav",
+        "metrics": out / "metrics.json",
+        "report": out / "report",
     }
 
     def step(text: str) -> None:
         print(f"\n[{time.perf_counter() - t0:6.1f} s] {text}", flush=True)
 
     step(
-        f"1/6 synthesizing {tracks_per_style} x {len(STYLES)} tracks of {seconds:g} s "
+        f"1/7 synthesizing {tracks_per_style} x {len(STYLES)} tracks of {seconds:g} s "
         f"({', '.join(STYLES)})"
     )
     synthesize_dataset(
         paths["audio"], tracks_per_style=tracks_per_style, seconds=seconds, seed=seed
     )
 
-    step("2/6 preprocessing into 10 s log-mel segments (hop 2.5 s)")
+    step("2/7 preprocessing into 10 s log-mel segments (hop 2.5 s)")
     cfg = audio or AudioConfig()
     summary = preprocess(
         paths["audio"], paths["data"], cfg, hop_seconds=cfg.segment_seconds / 4, progress=progress
     )
     print("\n".join(summary.lines()))
 
-    step(f"3/6 training for up to {minutes:g} minutes")
+    step(f"3/7 training for up to {minutes:g} minutes")
     train_cfg = TrainConfig(
         epochs=epochs,
         max_minutes=minutes,
@@ -78,33 +82,50 @@ def run_demo(
     )
 
     model = melvae.load(paths["run"], device=device)
-    step("4/6 generating one clip per style, and two unconditioned ones")
+    step("4/7 generating one clip per style, and two unconditioned ones")
     for label in [*model.labels, None]:
         n = 1 if label else 2
-        mels = model.generate_mels(n, label=label, seed=seed)
-        for i, (mel, wave) in enumerate(zip(mels, model.mel_to_audio(mels, seed=seed))):
-            name = f"{label or 'sample'}_{i:02d}"
-            write_audio(paths["generated"] / f"{name}.wav", wave, model.sample_rate)
-            save_mel_png(mel, model.audio, paths["generated"] / f"{name}.png", title=name)
+        names = [f"{label or 'sample'}_{i:02d}" for i in range(n)]
+        model.write_clips(
+            paths["generated"], model.generate_mels(n, label, seed=seed), names, seed=seed
+        )
 
     a, b = (model.labels[0], model.labels[-1]) if model.labels else (None, None)
-    step(f"5/6 interpolating from {a} to {b}")
-    clips, joined, sr = model.interpolate(a, b, steps=6, seed=seed)
-    for i, clip in enumerate(clips):
-        write_audio(paths["interpolation"] / f"step_{i:02d}.wav", clip, sr)
-    write_audio(paths["interpolation"] / "interpolation.wav", joined, sr)
+    step(f"5/7 interpolating from {a} to {b}")
+    model.write_interpolation(paths["interpolation"], a, b, steps=6, seed=seed)
 
     start = sorted((paths["audio"] / model.labels[0]).glob("*.wav"))[0] if model.labels else None
     step(
-        f"6/6 a {longform_seconds:g} s long track starting from {start.name if start else 'a draw'}"
+        f"6/7 a {longform_seconds:g} s long track starting from {start.name if start else 'a draw'}"
     )
     model.write_longform(
         paths["longform"], longform_seconds, start=start, seed=seed, progress=progress
     )
 
+    step("7/7 evaluating on the held-out tracks and writing the report")
+    metrics = evaluate(
+        paths["run"],
+        paths["data"],
+        max_segments=eval_segments,
+        longform=paths["longform"],
+        seed=seed,
+        device=device,
+        progress=progress,
+    )
+    write_metrics(metrics, paths["metrics"])
+    print(format_table(metrics))
+    index = build_report(
+        paths["run"],
+        paths["report"],
+        data_dir=paths["data"],
+        metrics=metrics,
+        seed=seed,
+        device=device,
+    )
+
     step("done. Listen to:")
-    for name in ("generated", "interpolation", "longform"):
+    for name in ("generated", "interpolation", "longform", "metrics"):
         print(f"  {name:14s} {paths[name]}")
-    print(f"  {'curves':14s} {paths['run'] / 'curves.png'}")
+    print(f"  {'report':14s} {index}  (open it in a browser)")
     print(f"total {time.perf_counter() - t0:.0f} s")
     return paths

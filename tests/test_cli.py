@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from melvae.cli import main
+from melvae.cli import build_parser, main
 
 from .conftest import write_music_folder
 
@@ -22,9 +22,28 @@ def test_help_is_fast_and_imports_no_torch():
     assert out.returncode == 0 and "preprocess" in out.stdout and "longform" in out.stdout
 
 
-@pytest.mark.parametrize(
-    "command", ["preprocess", "train", "generate", "interpolate", "longform", "synth", "demo"]
-)
+def _commands() -> list[str]:
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    return sorted(sub.choices)
+
+
+def test_the_product_has_its_commands():
+    assert set(_commands()) >= {
+        "preprocess",
+        "train",
+        "generate",
+        "interpolate",
+        "longform",
+        "reconstruct",
+        "evaluate",
+        "latent-map",
+        "report",
+        "synth",
+        "demo",
+    }
+
+
+@pytest.mark.parametrize("command", _commands())
 def test_every_command_explains_itself(command, capsys):
     with pytest.raises(SystemExit) as exc:
         main([command, "--help"])

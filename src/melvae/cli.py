@@ -113,6 +113,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         device=args.device,
         progress=not args.quiet,
     )
+    if result.rank != 0:
+        return 0  # under DDP, only the first process reports
     state = "interrupted" if result.interrupted else "finished"
     print(
         f"training {state} after {result.epochs} epochs ({result.seconds / 60:.1f} min); "

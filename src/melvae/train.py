@@ -77,7 +77,7 @@ class VAETask(pl.LightningModule):
             batch_size=B,
             sync_dist=True,
         )
-        self.log("beta", beta, on_step=False, on_epoch=True, batch_size=B)
+        self.log("beta", beta, on_step=False, on_epoch=True, batch_size=B, sync_dist=True)
         return terms.total
 
     def validation_step(self, batch, batch_idx):
@@ -278,6 +278,7 @@ class TrainResult:
     active_units: int
     interrupted: bool
     seconds: float
+    rank: int = 0  # the process's rank under DDP; only rank 0 reports
 
 
 def _lightning_device(device: str, count: int) -> tuple[str, int | list[int]]:
@@ -411,6 +412,7 @@ def train(
         active_units=active_units(mu),
         interrupted=folder.interrupted,
         seconds=time.perf_counter() - t0,
+        rank=trainer.global_rank,
     )
 
 

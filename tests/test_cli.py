@@ -291,3 +291,10 @@ def test_inspection_commands(tiny_run, tiny_data, tmp_path, capsys):
     )
     html = (report / "index.html").read_text()
     assert "knn_accuracy" in html and "<audio" in html
+
+
+def test_cli_inversion_default_is_the_library_default():
+    from melvae.inversion import DEFAULT_ITERATIONS
+
+    args = build_parser().parse_args(["generate", "run", "-o", "out"])
+    assert args.iterations == DEFAULT_ITERATIONS

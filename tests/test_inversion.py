@@ -72,7 +72,9 @@ def test_nnls_refinement_does_not_hurt(music):
     mel = log_mel(music, CFG)
     sc0 = spectral_convergence_db(mag, mel_to_magnitude(mel, CFG, nnls_steps=0))
     sc10 = spectral_convergence_db(mag, mel_to_magnitude(mel, CFG, nnls_steps=10))
+    sc50 = spectral_convergence_db(mag, mel_to_magnitude(mel, CFG, nnls_steps=50))
     assert sc10 <= sc0 + 1e-6
+    assert sc50 < sc0 - 1.0  # the accelerated NNLS is worth its steps
     assert (mel_to_magnitude(mel, CFG) >= 0).all()
 
 
@@ -97,3 +99,43 @@ def test_streaming_matches_one_pass_quality(music):
     audio = np.concatenate(inverter.push(mag) + inverter.finish())
     # Chunking costs a little quality, never a lot.
     assert _sc(music[: len(audio)], torch.from_numpy(audio)) < _sc(music[: len(one)], one) + 4.0
+
+
+def test_init_option_pghi_and_its_validation(music):
+    mag = stft(music, CFG).abs()
+    gen = torch.Generator().manual_seed(0)
+    a = griffin_lim(mag, CFG, n_iter=4, generator=gen, init="pghi")
+    b = griffin_lim(mag, CFG, n_iter=4, generator=torch.Generator().manual_seed(0), init="pghi")
+    assert torch.equal(a, b)
+    # An explicit initial phase wins over init.
+    phase = torch.polar(torch.ones_like(mag), torch.zeros_like(mag))
+    c = griffin_lim(mag, CFG, n_iter=2, init_phase=phase, init="pghi")
+    assert torch.equal(c, griffin_lim(mag, CFG, n_iter=2, init_phase=phase))
+    mel = log_mel(music, CFG)
+    audio = mel_to_audio(mel, CFG, n_iter=8, seed=0, init="pghi")
+    assert audio.shape == ((mel.shape[-1] - 1) * CFG.hop_length,) and np.all(np.isfinite(audio))
+    assert np.array_equal(audio, mel_to_audio(mel, CFG, n_iter=8, seed=0, init="pghi"))
+    for bad in (
+        lambda: griffin_lim(mag, CFG, n_iter=1, init="zero"),
+        lambda: mel_to_audio(mel, CFG, n_iter=1, init="zero"),
+        lambda: StreamingInverter(CFG, init="zero"),
+    ):
+        with pytest.raises(ValueError):
+            bad()
+
+
+def test_streaming_inverter_with_pghi_init(music):
+    mag = stft(music, CFG).abs()
+    out = {}
+    for init in ("random", "pghi"):
+        inverter = StreamingInverter(
+            CFG, chunk_frames=96, overlap_frames=24, n_iter=16, seed=0, init=init
+        )
+        blocks = []
+        for i in range(0, mag.shape[-1], 50):
+            blocks += inverter.push(mag[:, i : i + 50])
+        audio = np.concatenate(blocks + inverter.finish())
+        assert audio.shape == ((mag.shape[-1] - 1) * CFG.hop_length,)
+        out[init] = _sc(music[: len(audio)], torch.from_numpy(audio))
+    # Measured: -24.9 vs -17.5 dB; each chunk continues the carried phase.
+    assert out["pghi"] < out["random"] - 3.0

@@ -2,11 +2,16 @@
 
 Two steps, each the best cheap one we measured:
 
-1. Mel power -> linear power with the filterbank's pseudo-inverse, refined by a few
-   projected-gradient steps of non-negative least squares (the power must stay >= 0).
+1. Mel power -> linear power by non-negative least squares: the filterbank's clipped
+   pseudo-inverse, refined by accelerated projected gradient (FISTA).
 2. Fast Griffin-Lim (Perraudin, Balazs & Sondergaard 2013, "A fast Griffin-Lim algorithm"):
    Griffin-Lim with an inertial (momentum) term of 0.99, which converges far faster than the
    plain algorithm at the same cost per iteration.
+
+The initial phase is random (``init="random"``, the default) or Phase Gradient Heap
+Integration (``init="pghi"``, :mod:`melvae.pghi`), which starts Griffin-Lim much closer to a
+consistent phase (on a true magnitude, 16 iterations from PGHI beat 64 from random phase);
+it is pure Python, and costs as much time as 40-60 iterations on 2 CPU cores.
 
 For long signals :class:`StreamingInverter` inverts overlapping chunks one after another,
 starting each chunk's phase from where the previous chunk ended, so memory stays bounded for
@@ -23,8 +28,12 @@ import torch
 from melvae.config import AudioConfig
 from melvae.features import istft, mel_filterbank, normalized_to_power, stft
 
-DEFAULT_ITERATIONS = 64
+# From a mel, 32 iterations reach the SC of 64 (-8.4 dB either way: the mel -> linear step, not
+# the phase, limits quality) in half the time; see benchmarks/bench_inversion.py.
+DEFAULT_ITERATIONS = 32
+DEFAULT_NNLS_STEPS = 50
 DEFAULT_MOMENTUM = 0.99
+INITS = ("random", "pghi")
 
 
 @functools.lru_cache(maxsize=8)
@@ -32,26 +41,42 @@ def _pinv(cfg: AudioConfig) -> torch.Tensor:
     return torch.linalg.pinv(mel_filterbank(cfg).double()).float()
 
 
+@functools.lru_cache(maxsize=8)
+def _lipschitz_step(cfg: AudioConfig) -> float:
+    """1 / L, L the largest eigenvalue of F^T F (F the filterbank): the gradient step that
+    guarantees descent on ||F p - m||^2."""
+    return 1.0 / float(torch.linalg.matrix_norm(mel_filterbank(cfg).double(), ord=2) ** 2)
+
+
 def mel_power_to_linear_power(
-    mel_power: torch.Tensor, cfg: AudioConfig, nnls_steps: int = 10
+    mel_power: torch.Tensor, cfg: AudioConfig, nnls_steps: int = DEFAULT_NNLS_STEPS
 ) -> torch.Tensor:
     """Mel power (..., n_mels, frames) -> non-negative linear power (..., n_freqs, frames).
 
-    Pseudo-inverse, then ``nnls_steps`` projected-gradient steps on ||F p - m||^2, p >= 0.
+    Non-negative least squares, min ||F p - m||^2 subject to p >= 0, started from the clipped
+    pseudo-inverse and solved by ``nnls_steps`` of accelerated projected gradient (FISTA, Beck
+    & Teboulle 2009). On 10 s of music 50 steps reach a spectral convergence of about -12 dB
+    against the true magnitude, where the clipped pseudo-inverse gives about -8 dB and
+    librosa's L-BFGS NNLS -11 dB in ten times the time (benchmarks/bench_inversion.py).
     """
     fb = mel_filterbank(cfg, mel_power.device)
     pinv = _pinv(cfg).to(mel_power.device)
     power = torch.clamp(torch.matmul(pinv, mel_power), min=0.0)
     if nnls_steps:
-        # Step size 1/L with L the largest eigenvalue of F^T F guarantees descent.
-        step = 1.0 / float(torch.linalg.matrix_norm(fb.double(), ord=2) ** 2)
+        step = _lipschitz_step(cfg)
+        ahead, t = power, 1.0  # the extrapolated point and the momentum sequence
         for _ in range(nnls_steps):
-            grad = torch.matmul(fb.T, torch.matmul(fb, power) - mel_power)
-            power = torch.clamp(power - step * grad, min=0.0)
+            grad = torch.matmul(fb.T, torch.matmul(fb, ahead) - mel_power)
+            new = torch.clamp(ahead - step * grad, min=0.0)
+            t_next = (1.0 + (1.0 + 4.0 * t * t) ** 0.5) / 2.0
+            ahead = new + ((t - 1.0) / t_next) * (new - power)
+            power, t = new, t_next
     return power
 
 
-def mel_to_magnitude(mel: torch.Tensor, cfg: AudioConfig, nnls_steps: int = 10) -> torch.Tensor:
+def mel_to_magnitude(
+    mel: torch.Tensor, cfg: AudioConfig, nnls_steps: int = DEFAULT_NNLS_STEPS
+) -> torch.Tensor:
     """Normalized log-mel in [0, 1] (..., n_mels, frames) -> scaled linear magnitude
     (..., n_freqs, frames), on the scale of :func:`melvae.features.stft`."""
     power = mel_power_to_linear_power(normalized_to_power(mel, cfg), cfg, nnls_steps)
@@ -70,6 +95,48 @@ def random_phase(
     return torch.polar(torch.ones_like(angle), angle).to(device)
 
 
+def _check_init(init: str) -> None:
+    if init not in INITS:
+        raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
+
+
+def _seed_from(generator: torch.Generator | None) -> int | None:
+    """A numpy seed drawn from a torch generator (None: unseeded, like the generator)."""
+    if generator is None:
+        return None
+    return int(torch.randint(0, 2**62, (1,), generator=generator))
+
+
+def pghi_phase(
+    magnitude: torch.Tensor,
+    cfg: AudioConfig,
+    generator: torch.Generator | None = None,
+    known_phase: torch.Tensor | None = None,
+    known_frames: int = 0,
+) -> torch.Tensor:
+    """Unit complex initial phase (same shape as magnitude, on its device) by Phase Gradient
+    Heap Integration; the first ``known_frames`` frames keep the angle of ``known_phase``."""
+    from melvae.pghi import pghi
+
+    mag = magnitude.detach().float().cpu().numpy()
+    known, mask = None, None
+    if known_phase is not None and known_frames > 0:
+        known = np.zeros(mag.shape, dtype=np.float32)
+        mask = np.zeros(mag.shape, dtype=bool)
+        known[..., :known_frames] = torch.angle(known_phase[..., :known_frames]).cpu().numpy()
+        mask[..., :known_frames] = True
+    angle = pghi(
+        mag,
+        cfg.n_fft,
+        cfg.hop_length,
+        rng=_seed_from(generator),
+        known_phase=known,
+        known_mask=mask,
+    )
+    angle_t = torch.from_numpy(angle)
+    return torch.polar(torch.ones_like(angle_t), angle_t).to(magnitude.device)
+
+
 def griffin_lim(
     magnitude: torch.Tensor,
     cfg: AudioConfig,
@@ -79,17 +146,24 @@ def griffin_lim(
     generator: torch.Generator | None = None,
     length: int | None = None,
     return_spec: bool = False,
+    init: str = "random",
 ):
     """Fast Griffin-Lim: magnitude (..., n_freqs, frames) -> waveform (..., samples).
 
-    ``init_phase``: unit complex (same shape) to start from; random (from ``generator``)
-    where None. ``momentum=0`` gives the classic algorithm. With ``return_spec`` the last
-    consistent STFT is returned too (its angle seeds the next chunk of a long signal).
+    ``init_phase``: unit complex (same shape) to start from; where None, ``init`` says how
+    to make one: "random" (from ``generator``) or "pghi" (Phase Gradient Heap Integration,
+    its quiet coefficients' random phase seeded from ``generator``). ``momentum=0`` gives
+    the classic algorithm. With ``return_spec`` the last consistent STFT is returned too
+    (its angle seeds the next chunk of a long signal).
     """
     if not 0 <= momentum < 1:
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    _check_init(init)
     if init_phase is None:
-        init_phase = random_phase(tuple(magnitude.shape), generator, magnitude.device)
+        if init == "pghi":
+            init_phase = pghi_phase(magnitude, cfg, generator)
+        else:
+            init_phase = random_phase(tuple(magnitude.shape), generator, magnitude.device)
     angles = init_phase.to(magnitude.device)
     rebuilt = torch.zeros_like(angles)
     n_samples = length if length is not None else (magnitude.shape[-1] - 1) * cfg.hop_length
@@ -111,14 +185,19 @@ def mel_to_audio(
     n_iter: int = DEFAULT_ITERATIONS,
     seed: int | None = 0,
     device: torch.device | str | None = None,
+    init: str = "random",
 ) -> np.ndarray:
     """Normalized log-mel (..., n_mels, frames) -> float32 audio (..., samples) at
-    cfg.sample_rate, ``samples = (frames - 1) * hop_length``. Same seed, same audio."""
+    cfg.sample_rate, ``samples = (frames - 1) * hop_length``. Same seed, same audio.
+    ``init``: Griffin-Lim's initial phase, "random" or "pghi" (see :func:`griffin_lim`)."""
+    _check_init(init)
     mel_t = torch.as_tensor(np.asarray(mel) if not torch.is_tensor(mel) else mel)
     mel_t = mel_t.to(device or mel_t.device, torch.float32)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     with torch.no_grad():
-        wave = griffin_lim(mel_to_magnitude(mel_t, cfg), cfg, n_iter=n_iter, generator=generator)
+        wave = griffin_lim(
+            mel_to_magnitude(mel_t, cfg), cfg, n_iter=n_iter, generator=generator, init=init
+        )
     return wave.cpu().numpy().astype(np.float32)
 
 
@@ -136,6 +215,9 @@ class StreamingInverter:
                      ^ fixed      ^-- overlap --^
                                     ^ fade ^
 
+    With ``init="pghi"`` each chunk's initial phase is Phase Gradient Heap Integration,
+    continued from the carried-over phase of the overlap (instead of random phase there).
+
     Memory is O(chunk_frames), whatever the total length.
     """
 
@@ -147,9 +229,12 @@ class StreamingInverter:
         n_iter: int = DEFAULT_ITERATIONS,
         seed: int | None = 0,
         device: torch.device | str = "cpu",
+        init: str = "random",
     ):
         if not 8 <= overlap_frames < chunk_frames // 2:
             raise ValueError("need 8 <= overlap_frames < chunk_frames / 2")
+        _check_init(init)
+        self.init = init
         self.cfg, self.chunk, self.overlap, self.n_iter = cfg, chunk_frames, overlap_frames, n_iter
         self.device = torch.device(device)
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -188,10 +273,13 @@ class StreamingInverter:
     def _invert(self, final: bool) -> np.ndarray:
         mag = self._take(final)
         hop, n = self.cfg.hop_length, mag.shape[-1]
-        init = random_phase(tuple(mag.shape), self.generator, self.device)
-        if self._carry_phase is not None:
-            k = min(self.overlap, n)
-            init[:, :k] = self._carry_phase[:, :k]
+        k = 0 if self._carry_phase is None else min(self.overlap, n)
+        if self.init == "pghi":
+            init = pghi_phase(mag, self.cfg, self.generator, self._carry_phase, k)
+        else:
+            init = random_phase(tuple(mag.shape), self.generator, self.device)
+            if k:
+                init[:, :k] = self._carry_phase[:, :k]
         with torch.no_grad():
             wave, phase = griffin_lim(
                 mag,

@@ -146,7 +146,9 @@ def preprocess(
     """Turn every audio file under ``audio_dir`` into segments in ``out_dir``.
 
     hop_seconds: distance between segment starts (default: the segment length, no overlap).
-    workers: processes decoding files in parallel (default: all cores).
+    workers: processes decoding files in parallel (default: all cores). They are started with
+        "spawn" (fork is unsafe once torch has run threads), so a script calling this with
+        workers > 1 needs the usual ``if __name__ == "__main__":`` guard.
     """
     from tqdm.auto import tqdm
 

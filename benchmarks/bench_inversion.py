@@ -38,7 +38,6 @@ from benchmarks.common import Bench, median, timed
 STAGE = "inversion"
 MEL_ITERS = (32, 64, 100)  # against librosa
 INIT_ITERS = (16, 32, 64)  # PGHI against random
-FISTA_STEPS = 100
 
 
 def _configs() -> list[tuple[str, str, str, int]]:
@@ -48,30 +47,7 @@ def _configs() -> list[tuple[str, str, str, int]]:
         out += [(path, "melvae", "random", n) for n in sorted({*MEL_ITERS, *INIT_ITERS})]
         out += [(path, "melvae", "pghi", n) for n in (0, *INIT_ITERS)]
         out += [(path, "librosa", "random", n) for n in MEL_ITERS]
-    out += [("mel+fista", "melvae", "random", n) for n in (32, 64)]
-    out += [("mel+fista", "melvae", "pghi", 16)]
     return out
-
-
-def fista_nnls(mel_power, cfg, steps: int = FISTA_STEPS):
-    """Benchmark-only experiment, not melvae's code: mel power -> linear power by the same
-    non-negative least squares as melvae.inversion.mel_power_to_linear_power (same start,
-    step size and projection), with Nesterov / FISTA momentum (Beck & Teboulle 2009)."""
-    import torch
-
-    from melvae.features import mel_filterbank
-    from melvae.inversion import _pinv
-
-    fb, pinv = mel_filterbank(cfg), _pinv(cfg)
-    power = torch.clamp(pinv @ mel_power, min=0.0)
-    y, t = power, 1.0
-    step = 1.0 / float(torch.linalg.matrix_norm(fb.double(), ord=2) ** 2)
-    for _ in range(steps):
-        new = torch.clamp(y - step * (fb.T @ (fb @ y - mel_power)), min=0.0)
-        t_new = (1 + (1 + 4 * t * t) ** 0.5) / 2
-        y = new + ((t - 1) / t_new) * (new - power)
-        power, t = new, t_new
-    return power
 
 
 def run(bench: Bench) -> None:
@@ -104,11 +80,6 @@ def run(bench: Bench) -> None:
     def invert(path: str, lib: str, init: str, n: int) -> np.ndarray:
         if lib == "melvae" and path == "mel":
             return mel_to_audio(mel, cfg, n_iter=n, seed=0, init=init)
-        if path == "mel+fista":
-            gen = torch.Generator().manual_seed(0)
-            with torch.no_grad():
-                mag = fista_nnls(normalized_to_power(mel, cfg), cfg).sqrt()
-                return griffin_lim(mag, cfg, n_iter=n, generator=gen, init=init).numpy()
         if lib == "melvae":
             gen = torch.Generator().manual_seed(0)
             with torch.no_grad():
@@ -157,12 +128,9 @@ def run(bench: Bench) -> None:
         )
 
     nnls = {
-        f"melvae, {k} NNLS steps": (lambda k=k: mel_to_magnitude(mel, cfg, k).numpy())
-        for k in (10, 100, 300)
+        f"melvae, {k} FISTA NNLS steps": (lambda k=k: mel_to_magnitude(mel, cfg, k).numpy())
+        for k in (0, 10, 50, 100, 300)
     }
-    nnls[f"benchmark-only FISTA, {FISTA_STEPS} steps"] = lambda: (
-        fista_nnls(normalized_to_power(mel, cfg), cfg).sqrt().numpy()
-    )
     nnls["librosa mel_to_stft (L-BFGS NNLS)"] = lin_librosa_nnls
     nnls_t, nnls_sc = {}, {}
     for name, fn in nnls.items():
@@ -222,20 +190,6 @@ def run(bench: Bench) -> None:
             "dB SC",
             note=f"{nnls_t[name]:.2f} s",
         )
-    for c in [c for c in configs if c[0] == "mel+fista"]:
-        fig(f"mel->audio, FISTA NNLS + {c[2]} init + {c[3]} it", c)
-    for ours, n in (
-        (("mel+fista", "melvae", "random", 32), 32),
-        (("mel+fista", "melvae", "random", 32), 64),
-        (("mel+fista", "melvae", "pghi", 16), 64),
-    ):
-        theirs = ("mel", "librosa", "random", n)
-        bench.add(
-            STAGE,
-            f"mel->audio: FISTA + {ours[2]} + {ours[3]} it against librosa {n} it",
-            f"{t[theirs] / t[ours]:.2f}x faster, SC {sc[ours] - sc[theirs]:+.2f} dB",
-        )
-
     # Threads: torch's OpenMP threads wait for each other at every op; on a machine where
     # other processes hold cores this costs more than the second thread gains.
     default_threads = torch.get_num_threads()

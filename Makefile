@@ -27,8 +27,9 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+BENCH_ARGS ?=
+bench: $(STAMP)  # make bench BENCH_ARGS="--quick --only inversion"
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) demo_output bench_results .pytest_cache .ruff_cache

@@ -298,3 +298,65 @@ def test_cli_inversion_default_is_the_library_default():
 
     args = build_parser().parse_args(["generate", "run", "-o", "out"])
     assert args.iterations == DEFAULT_ITERATIONS
+
+
+def test_review_regressions(tiny_run, tiny_data, tmp_path, capsys):
+    """Inputs that once gave a traceback or a silently wrong result."""
+    import melvae
+
+    from .conftest import TINY_AUDIO, tone_track
+
+    model = melvae.load(tiny_run, device="cpu")
+    mono = tone_track(2.0, TINY_AUDIO.sample_rate, 220.0, np.random.default_rng(0))
+    stereo = np.stack([mono, mono], axis=1)  # (samples, channels), as soundfile reads it
+    np.testing.assert_allclose(model.encode(stereo), model.encode(mono), atol=1e-6)
+
+    for argv, message in [
+        (["generate", str(tiny_run), "-o", str(tmp_path / "g"), "--temperature", "-1"], None),
+        (
+            ["longform", str(tiny_run), "--seconds", "0.00001", "-o", str(tmp_path / "t.wav")],
+            "at least one hop",
+        ),
+    ]:
+        if message is None:  # argparse refuses it: exit 2 with a usage line
+            with pytest.raises(SystemExit) as exc:
+                main(argv)
+            assert exc.value.code == 2
+            assert "must be >= 0" in capsys.readouterr().err
+            continue
+        code, err = _error(capsys, argv)
+        assert code == 2 and len(err) == 1 and message in err[0], err
+
+    # --bpm sets the tempo of --hop-bars while the length stays in seconds.
+    audio = tiny_data.parent / "audio"
+    assert (
+        main(
+            [
+                "preprocess",
+                str(audio),
+                "-o",
+                str(tmp_path / "d"),
+                "--sample-rate",
+                "8000",
+                "--n-fft",
+                "256",
+                "--hop-length",
+                "64",
+                "--n-mels",
+                "32",
+                "--segment-seconds",
+                "1",
+                "--bpm",
+                "120",
+                "--hop-bars",
+                "0.5",
+                "--workers",
+                "1",
+                "-q",
+            ]
+        )
+        == 0
+    )
+    meta = json.loads((tmp_path / "d" / "audio_config.json").read_text())
+    assert meta["hop_seconds"] == pytest.approx(1.0)  # half a bar of 2 s
+    assert meta["audio_config"]["segment_samples"] == 8000

@@ -89,7 +89,7 @@ def test_ctrl_c_keeps_checkpoints(tiny_data, tmp_path, monkeypatch):
     )
     assert result.interrupted
     last = load_checkpoint(tmp_path / "r" / "last.pt")
-    assert last.info.get("finished") is True
+    assert last.info.get("finished") is False  # the weights of the interrupted epoch
     assert (tmp_path / "r" / "best.pt").is_file()
     assert len(_history(tmp_path / "r")) == 1  # the finished epoch is recorded
     import signal
@@ -111,3 +111,12 @@ def test_max_minutes_stops_cleanly(tiny_data, tmp_path):
     assert result.epochs < 1000
     assert (tmp_path / "t" / "best.pt").is_file() or (tmp_path / "t" / "last.pt").is_file()
     torch.load(tmp_path / "t" / "last.pt", weights_only=True)
+
+
+def test_a_fresh_run_never_keeps_another_runs_checkpoints(tiny_run, tiny_data, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    cfg = TrainConfig(epochs=1, batch_size=8, val_fraction=0.34)
+    train(tiny_data, run, cfg, latent_dim=2, channels=TINY_CHANNELS, device="cpu", progress=False)
+    assert load_checkpoint(run / "best.pt").model.cfg.latent_dim == 2
+    assert [int(r["epoch"]) for r in _history(run)] == [1]

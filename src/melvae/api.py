@@ -21,7 +21,7 @@ import torch
 
 from melvae.audio import load_audio, resample
 from melvae.checkpoint import load_checkpoint
-from melvae.config import AudioConfig
+from melvae.config import AudioConfig, write_json
 from melvae.errors import MelvaeError
 from melvae.features import log_mel
 from melvae.generate import crossfade_concat, sample_latents, slerp
@@ -101,11 +101,17 @@ class Melvae:
             return log_mel(frames.to(self.device), self.audio)
 
     def _audio_input(self, audio: np.ndarray | str | Path, sr: int | None) -> np.ndarray:
+        """A file, or samples (samples,) or (samples, channels) at ``sr``: mono at our rate."""
         if isinstance(audio, (str, Path)):
             return load_audio(audio, self.sample_rate)
+        wave = np.asarray(audio, dtype=np.float32)
+        if wave.ndim == 2:  # (samples, channels), as soundfile reads it: mix to mono
+            wave = wave.mean(axis=1)
+        if wave.ndim != 1:
+            raise MelvaeError(f"audio must be (samples,) or (samples, channels), got {wave.shape}")
         if sr is None or sr == self.sample_rate:
-            return np.asarray(audio, dtype=np.float32)
-        return resample(np.asarray(audio, dtype=np.float32).reshape(-1), sr, self.sample_rate)
+            return wave
+        return resample(wave, sr, self.sample_rate)
 
     def encode_mel(self, mel: np.ndarray | torch.Tensor, label: str | None = None) -> np.ndarray:
         """Normalized mels (B, n_mels, frames) -> latent means (B, latent_dim)."""
@@ -237,17 +243,15 @@ class Melvae:
                 emb = self.model.label_embedding.weight[idx].detach().cpu()
                 return torch.zeros(self.latent_dim), emb, f"label {spec}"
             return self._centroid(spec), None, f"label {spec}"
+        if isinstance(spec, (str, Path)) and not Path(spec).exists():
+            known = ", ".join(self.labels)
+            raise MelvaeError(
+                f"{spec!r} is neither an audio file nor a label"
+                + (f" (labels: {known})" if known else "")
+            )
+        if cond_model:
+            raise MelvaeError("a conditional model interpolates between labels; give label names")
         if isinstance(spec, (str, Path)):
-            if not Path(spec).exists():
-                known = ", ".join(self.labels)
-                raise MelvaeError(
-                    f"{spec!r} is neither an audio file nor a label"
-                    + (f" (labels: {known})" if known else "")
-                )
-            if cond_model:
-                raise MelvaeError(
-                    "a conditional model interpolates between labels; give label names"
-                )
             return torch.from_numpy(self.latent_of(spec)), None, f"audio {Path(spec).name}"
         arr = np.asarray(spec, dtype=np.float32)
         if arr.shape == (self.latent_dim,):
@@ -447,7 +451,8 @@ class Melvae:
         info = describe_track(plan, segments, self.audio)
         info["clipped_samples"] = clipped
         info["settings"] = {"seconds": seconds, **kwargs, **(settings or {})}
-        path.with_suffix(".json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+        info = json.loads(json.dumps(info, default=str))  # paths and the like as strings
+        write_json(path.with_suffix(".json"), info)  # atomic, like every other JSON we write
         return info
 
 

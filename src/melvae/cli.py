@@ -28,6 +28,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--device",
@@ -56,10 +63,12 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
         hop_length=args.hop_length,
         n_mels=args.n_mels,
     )
-    if args.bars is not None or args.bpm is not None:
+    if args.bars is not None:  # in bars at --bpm (with_segment says what is missing)
+        if args.segment_seconds is not None:
+            raise MelvaeError("give the segment length in --segment-seconds or --bars, not both")
         cfg = cfg.with_segment(bars=args.bars, bpm=args.bpm)
-    else:
-        cfg = cfg.with_segment(args.segment_seconds)
+    else:  # --bpm alone only sets the tempo for --hop-bars
+        cfg = cfg.with_segment(args.segment_seconds or 10.0)
     hop = args.hop_seconds
     if hop is None and args.hop_bars is not None:
         if args.bpm is None:
@@ -214,12 +223,16 @@ def cmd_longform(args: argparse.Namespace) -> int:
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     import melvae
-    from melvae.analysis import reconstruct
+    from melvae.analysis import reconstruct, validation_indices
 
     model = melvae.load(args.run_dir, device=args.device)
-    pick = "validation" if args.validation else "even"
+    pick = "even"
     if args.validation:
-        model = args.run_dir  # the validation split is read from the run folder
+        if not Path(args.source).is_dir():
+            raise MelvaeError("--validation takes a dataset folder, not an audio file")
+        pick = validation_indices(args.run_dir, args.source)
+        if not pick:
+            raise MelvaeError(f"the run {args.run_dir} kept no validation segments")
     records = reconstruct(
         model,
         args.source,
@@ -365,7 +378,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--segment-seconds",
         type=_positive_float,
-        default=10.0,
         help="segment length in seconds (default: 10)",
     )
     p.add_argument("--bars", type=_positive_float, help="segment length in 4/4 bars (with --bpm)")
@@ -393,7 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-minutes",
         type=_positive_float,
-        help="stop cleanly after this long, keeping the best checkpoint",
+        help="stop cleanly after this much training time, keeping the best checkpoint; the "
+        "learning rate decays over it. With --resume it is the total of the run so far plus "
+        "what remains: give a larger value to train on",
     )
     p.add_argument("--batch-size", type=_positive_int, default=16)
     p.add_argument(
@@ -462,7 +476,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT_DIR")
     p.add_argument("--label", help="a label the model knows (e.g. a genre)")
     p.add_argument(
-        "--temperature", type=float, default=1.0, help="scale of the latent draws (default: 1)"
+        "--temperature",
+        type=_non_negative_float,
+        default=1.0,
+        help="scale of the latent draws (default: 1)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--format", choices=("wav", "flac"), default="wav")
@@ -513,7 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="tempo: segments and overlaps become whole bars, keeping the beat",
     )
     p.add_argument("--label", help="walk near this label")
-    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--temperature", type=_non_negative_float, default=1.0)
     p.add_argument(
         "--steps-per-target",
         type=_positive_int,
@@ -579,12 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--audio-dir", type=Path, help="the audio folder (default: the one preprocess recorded)"
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--iterations",
-        type=_positive_int,
-        default=32,
-        help="fast Griffin-Lim iterations (default: 32)",
-    )
+    _add_inversion(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_device(p)
     p.set_defaults(func=cmd_evaluate)
@@ -625,12 +637,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-generate", type=_positive_int, default=4)
     p.add_argument("--grid", type=_positive_int, default=6, help="grid size for 2-D models")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--iterations",
-        type=_positive_int,
-        default=32,
-        help="fast Griffin-Lim iterations (default: 32)",
-    )
+    _add_inversion(p)
     _add_device(p)
     p.set_defaults(func=cmd_report)
 

@@ -30,7 +30,7 @@ import torch
 from melvae.config import AudioConfig
 from melvae.features import normalized_to_power
 from melvae.generate import sample_latents, slerp
-from melvae.inversion import StreamingInverter, mel_power_to_linear_power
+from melvae.inversion import DEFAULT_ITERATIONS, StreamingInverter, mel_power_to_linear_power
 
 
 @dataclass
@@ -59,6 +59,8 @@ def plan_segments(
     if seconds <= 0:
         raise ValueError(f"seconds must be positive, got {seconds}")
     total_samples = int(round(seconds * cfg.sample_rate))
+    if total_samples < cfg.hop_length:
+        raise ValueError(f"a track must last at least one hop ({cfg.frames_to_seconds(1):.3f} s)")
     total_frames = math.ceil(total_samples / cfg.hop_length) + 1
     seg = cfg.segment_frames
     bar_frames = None
@@ -147,7 +149,7 @@ def render_longform(
     cfg: AudioConfig,
     plan: SegmentPlan,
     walk: Iterator[WalkPoint],
-    n_iter: int = 64,
+    n_iter: int = DEFAULT_ITERATIONS,
     seed: int = 0,
     batch_size: int = 8,
     chunk_frames: int = 1024,

@@ -4,7 +4,8 @@ A run folder holds:
 
     config.json      the audio, model and training settings and the dataset path
     best.pt          melvae checkpoint with the lowest validation loss (see checkpoint.py)
-    last.pt          melvae checkpoint of the last finished epoch (also written on Ctrl-C)
+    last.pt          melvae checkpoint of the last epoch (on Ctrl-C: the interrupted one's
+                     weights, with info["finished"] False)
     history.csv      one row per epoch: losses, KL, beta, learning rate, seconds
     curves.png       the loss curves
     resume.ckpt      Lightning's full state (optimizer, schedule, epoch) for --resume
@@ -50,7 +51,6 @@ class VAETask(pl.LightningModule):
         super().__init__()
         self.model = MelVAE(model_cfg)
         self.train_cfg = train_cfg
-        self._start_time: float | None = None
 
     def beta_now(self) -> float:
         cfg = self.train_cfg
@@ -102,16 +102,16 @@ class VAETask(pl.LightningModule):
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: self._cosine_factor(step))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
-    def on_train_start(self) -> None:
-        self._start_time = time.perf_counter()
-
     def progress(self, step: int) -> float:
-        """Fraction of the run done, in [0, 1]: by steps, or by time under --max-minutes."""
+        """Fraction of the run done, in [0, 1]: by steps, or by time under --max-minutes.
+
+        Time is Lightning's own Timer (the one that stops the run), which --resume restores:
+        --max-minutes is the training time of the whole run, resumes included."""
         total = max(1, self.trainer.estimated_stepping_batches)
         done = step / total
-        if self.train_cfg.max_minutes and self._start_time is not None:
-            elapsed = time.perf_counter() - self._start_time
-            done = max(done, elapsed / (60.0 * self.train_cfg.max_minutes))
+        timer = next((c for c in self.trainer.callbacks if isinstance(c, pl.callbacks.Timer)), None)
+        if self.train_cfg.max_minutes and timer is not None:
+            done = max(done, timer.time_elapsed("train") / (60.0 * self.train_cfg.max_minutes))
         return min(1.0, done)
 
     def _cosine_factor(self, step: int) -> float:
@@ -179,7 +179,9 @@ class RunFolder(pl.Callback):
 
     def finalize(self, model: MelVAE) -> None:
         """Rewrite best.pt and last.pt with each label's latent centroid."""
-        self._save(LAST, model, {**self._last_info(), "finished": True}, centroids=True)
+        # After Ctrl-C these are the weights of the interrupted epoch, and say so.
+        info = {**self._last_info(), "finished": not self.interrupted}
+        self._save(LAST, model, info, centroids=True)
         if self.best_state is not None:
             best = copy.deepcopy(model)
             best.load_state_dict(self.best_state)
@@ -328,7 +330,7 @@ def train(
             **({"channels": tuple(channels)} if channels else {}),
         )
         run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in (HISTORY, RESUME):
+        for stale in (HISTORY, RESUME, BEST, LAST, CURVES):  # never mix two runs' files
             (run_dir / stale).unlink(missing_ok=True)
         write_json(
             run_dir / RUN_CONFIG,

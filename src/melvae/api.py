@@ -19,13 +19,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from melvae import inversion
 from melvae.audio import load_audio, resample
 from melvae.checkpoint import load_checkpoint
 from melvae.config import AudioConfig, write_json
 from melvae.errors import MelvaeError
 from melvae.features import log_mel
 from melvae.generate import crossfade_concat, sample_latents, slerp
-from melvae.inversion import DEFAULT_ITERATIONS, griffin_lim, mel_to_magnitude
+from melvae.inversion import DEFAULT_ITERATIONS
 from melvae.longform import latent_walk, plan_segments, render_longform
 
 
@@ -164,20 +165,11 @@ class Melvae:
         A whole segment's mel gives exactly ``segment_samples`` samples (a clip as long as
         the segments the model learned from); other lengths give (frames - 1) * hop_length.
         """
-        mel_t = torch.as_tensor(np.asarray(mel, dtype=np.float32)).to(self.device)
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        length = None
-        if mel_t.shape[-1] == self.audio.segment_frames:
-            length = self.audio.segment_samples
-        with torch.no_grad():
-            wave = griffin_lim(
-                mel_to_magnitude(mel_t, self.audio),
-                self.audio,
-                n_iter=n_iter,
-                generator=gen,
-                length=length,
-            )
-        return wave.cpu().numpy().astype(np.float32)
+        frames = mel.shape[-1]
+        length = self.audio.segment_samples if frames == self.audio.segment_frames else None
+        return inversion.mel_to_audio(
+            mel, self.audio, n_iter=n_iter, seed=seed, device=self.device, length=length
+        )
 
     def decode_audio(
         self, z, label: str | None = None, n_iter: int = DEFAULT_ITERATIONS, seed: int | None = 0

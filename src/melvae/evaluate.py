@@ -404,7 +404,7 @@ def _generate(model, n: int, labels: list[str], seed: int) -> torch.Tensor:
         return torch.from_numpy(model.generate_mels(n, seed=seed))
     names, counts = np.unique(np.array(labels), return_counts=True)
     share = np.floor(counts / counts.sum() * n).astype(int)
-    share[: n - share.sum()] += 1  # hand out the remainder, largest labels first by order
+    share[: n - share.sum()] += 1  # hand out the remainder to the first labels (alphabetical)
     parts = [
         model.generate_mels(int(k), label=str(name), seed=seed + j)
         for j, (name, k) in enumerate(zip(names, share))

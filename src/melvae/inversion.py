@@ -187,9 +187,10 @@ def mel_to_audio(
     seed: int | None = 0,
     device: torch.device | str | None = None,
     init: str = "random",
+    length: int | None = None,
 ) -> np.ndarray:
     """Normalized log-mel (..., n_mels, frames) -> float32 audio (..., samples) at
-    cfg.sample_rate, ``samples = (frames - 1) * hop_length``. Same seed, same audio.
+    cfg.sample_rate, ``samples = length or (frames - 1) * hop_length``. Same seed, same audio.
     ``init``: Griffin-Lim's initial phase, "random" or "pghi" (see :func:`griffin_lim`)."""
     _check_init(init)
     mel_t = torch.as_tensor(np.asarray(mel) if not torch.is_tensor(mel) else mel)
@@ -197,7 +198,12 @@ def mel_to_audio(
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     with torch.no_grad():
         wave = griffin_lim(
-            mel_to_magnitude(mel_t, cfg), cfg, n_iter=n_iter, generator=generator, init=init
+            mel_to_magnitude(mel_t, cfg),
+            cfg,
+            n_iter=n_iter,
+            generator=generator,
+            init=init,
+            length=length,
         )
     return wave.cpu().numpy().astype(np.float32)
 

@@ -176,14 +176,17 @@ def render_longform(
     weight = torch.zeros(0, device=device)
     origin, emitted_samples = 0, 0
 
-    def emit(power: torch.Tensor) -> Iterator[np.ndarray]:
+    def trimmed(blocks: list[np.ndarray]) -> Iterator[np.ndarray]:
+        """The blocks, cut at the track's exact length."""
         nonlocal emitted_samples
-        mag = torch.sqrt(mel_power_to_linear_power(power, cfg))
-        for block in inverter.push(mag):
+        for block in blocks:
             block = block[: plan.total_samples - emitted_samples]
             emitted_samples += len(block)
             if len(block):
                 yield block
+
+    def emit(power: torch.Tensor) -> Iterator[np.ndarray]:
+        yield from trimmed(inverter.push(torch.sqrt(mel_power_to_linear_power(power, cfg))))
 
     index = 0
     points = iter(walk)
@@ -218,10 +221,6 @@ def render_longform(
                 acc, weight, origin = acc[:, k:], weight[k:], final_until
                 yield from emit(ready)
             index += 1
-    for block in inverter.finish():
-        block = block[: plan.total_samples - emitted_samples]
-        emitted_samples += len(block)
-        if len(block):
-            yield block
+    yield from trimmed(inverter.finish())
     if emitted_samples < plan.total_samples:  # never expected: pad rather than mislabel length
         yield np.zeros(plan.total_samples - emitted_samples, dtype=np.float32)

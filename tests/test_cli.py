@@ -10,7 +10,14 @@ import soundfile as sf
 
 from melvae.cli import build_parser, main
 
-from .conftest import write_music_folder
+from .conftest import TINY_AUDIO, write_music_folder
+
+# preprocess flags that give TINY_AUDIO (1 s segments of 32 mel bands at 8 kHz).
+TINY_PREPROCESS_FLAGS = [
+    "--sample-rate", str(TINY_AUDIO.sample_rate), "--n-fft", str(TINY_AUDIO.n_fft),
+    "--hop-length", str(TINY_AUDIO.hop_length), "--n-mels", str(TINY_AUDIO.n_mels),
+    "--segment-seconds", str(TINY_AUDIO.segment_samples / TINY_AUDIO.sample_rate),
+]  # fmt: skip
 
 
 def test_help_is_fast_and_imports_no_torch():
@@ -88,16 +95,7 @@ def test_end_to_end(tmp_path, capsys):
                 str(audio),
                 "-o",
                 str(data),
-                "--sample-rate",
-                "8000",
-                "--n-fft",
-                "256",
-                "--hop-length",
-                "64",
-                "--n-mels",
-                "32",
-                "--segment-seconds",
-                "1",
+                *TINY_PREPROCESS_FLAGS,
                 "--hop-seconds",
                 "0.5",
                 "--workers",
@@ -304,7 +302,7 @@ def test_review_regressions(tiny_run, tiny_data, tmp_path, capsys):
     """Inputs that once gave a traceback or a silently wrong result."""
     import melvae
 
-    from .conftest import TINY_AUDIO, tone_track
+    from .conftest import tone_track
 
     model = melvae.load(tiny_run, device="cpu")
     mono = tone_track(2.0, TINY_AUDIO.sample_rate, 220.0, np.random.default_rng(0))
@@ -336,16 +334,7 @@ def test_review_regressions(tiny_run, tiny_data, tmp_path, capsys):
                 str(audio),
                 "-o",
                 str(tmp_path / "d"),
-                "--sample-rate",
-                "8000",
-                "--n-fft",
-                "256",
-                "--hop-length",
-                "64",
-                "--n-mels",
-                "32",
-                "--segment-seconds",
-                "1",
+                *TINY_PREPROCESS_FLAGS,
                 "--bpm",
                 "120",
                 "--hop-bars",

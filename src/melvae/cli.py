@@ -35,6 +35,16 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _add_optional_data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "data_dir",
+        type=Path,
+        nargs="?",
+        metavar="DATA_DIR",
+        help="dataset (default: the one the run trained on)",
+    )
+
+
 def _add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--device",
@@ -573,13 +583,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--longform) seams and tempo stability. Prints a table and writes JSON.",
     )
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    p.add_argument(
-        "data_dir",
-        type=Path,
-        nargs="?",
-        metavar="DATA_DIR",
-        help="dataset (default: the one the run trained on)",
-    )
+    _add_optional_data_dir(p)
     p.add_argument(
         "-o", "--output", type=Path, default=Path("metrics.json"), metavar="METRICS_JSON"
     )
@@ -625,13 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
         "latent map, and for a 2-D model a clickable grid that plays the clip decoded there.",
     )
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    p.add_argument(
-        "data_dir",
-        type=Path,
-        nargs="?",
-        metavar="DATA_DIR",
-        help="dataset (default: the one the run trained on)",
-    )
+    _add_optional_data_dir(p)
     p.add_argument("-o", "--output", type=Path, default=Path("report"), metavar="OUT_DIR")
     p.add_argument("--metrics", type=Path, help="metrics.json from `melvae evaluate`")
     p.add_argument("--n-generate", type=_positive_int, default=4)

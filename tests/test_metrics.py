@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
+import torch
 
+from melvae.config import AudioConfig
 from melvae.metrics import (
     PITCH_CLASSES,
     _framewise,
@@ -14,12 +16,16 @@ from melvae.metrics import (
     magnitude,
     nearest_neighbour_distance,
     onset_envelope,
+    pulse_clarity,
+    regular_marks,
     seam_score,
     spectral_convergence_db,
     spectral_flux,
     standardize,
     tempo_bpm,
     tempo_stability,
+    temporal_detail,
+    timbre_jump_ratio,
     windowed_tempo_bpm,
 )
 
@@ -228,3 +234,96 @@ def test_blockwise_features_equal_the_whole_signal_ones():
         blocks = _framewise(wave, cfg, fn, block_frames=50)
         np.testing.assert_allclose(blocks, whole, rtol=1e-5, atol=1e-6)
         assert len(blocks) == len(wave) // cfg.hop_length + 1
+
+
+def test_pulse_clarity_beat_versus_noise_chord_and_random_onsets():
+    cfg = TINY_AUDIO
+    rng = np.random.default_rng(0)
+    seconds, sr = 40.0, cfg.sample_rate
+    noise = (0.1 * rng.standard_normal(int(seconds * sr))).astype(np.float32)
+    # The same bursts as the click track, as many, at random times: onsets without a pulse.
+    scattered = np.zeros(int(seconds * sr), np.float32)
+    burst = click_track(0.1, 60.0)[:200]
+    for start in rng.uniform(0.0, seconds - 0.1, int(2 * seconds)):
+        i = int(start * sr)
+        scattered[i : i + len(burst)] += burst
+    for bpm in (90.0, 120.0, 174.0):
+        assert pulse_clarity(click_track(seconds, bpm), cfg) > 0.8, bpm
+    assert pulse_clarity(click_track(6.0, 120.0), cfg) > 0.7  # shorter than one window
+    assert pulse_clarity(noise, cfg) < 0.2
+    assert pulse_clarity(scattered, cfg) < 0.2
+    assert pulse_clarity(np.zeros_like(noise), cfg) == 0.0  # silence: no onsets at all
+    # Noise over the beat blurs the pulse but keeps some of it.
+    assert 0.2 < pulse_clarity(click_track(seconds, 120.0) + noise, cfg) < 0.8
+    assert np.isnan(pulse_clarity(click_track(1.5, 120.0), cfg))  # < 2 max_lag
+
+
+def test_pulse_clarity_of_a_steady_chord_is_low():
+    # A held A major triad with five harmonics per note, at the default (realistic) audio
+    # configuration: its partials beat into an envelope that is periodic but moves by
+    # hundredths of a dB, which the onset floor scores as no pulse.
+    cfg = AudioConfig()
+    t = np.arange(20 * cfg.sample_rate) / cfg.sample_rate
+    rng = np.random.default_rng(0)
+    chord = sum(
+        0.2 / k * np.sin(2 * np.pi * f * k * t + rng.uniform(0, 2 * np.pi))
+        for f in (220.0, 277.18, 329.63)
+        for k in range(1, 6)
+    ).astype(np.float32)
+    assert pulse_clarity(chord, cfg) < 0.2
+    beat = click_track(20.0, 120.0, sample_rate=cfg.sample_rate)
+    assert pulse_clarity(beat, cfg) > 0.8
+
+
+# -- temporal detail and timbre jumps ----------------------------------------------------------
+
+
+def test_temporal_detail_known_values():
+    rng = np.random.default_rng(0)
+    original = rng.uniform(0.0, 1.0, (3, 8, 50))
+    smear = np.broadcast_to(original.mean(-1, keepdims=True), original.shape).copy()
+    np.testing.assert_allclose(temporal_detail(original, original), 1.0)
+    np.testing.assert_allclose(temporal_detail(smear, original), 0.0, atol=1e-12)
+    # Halfway between smear and original: a quarter of the smear's squared error.
+    np.testing.assert_allclose(temporal_detail((original + smear) / 2, original), 0.75)
+    # Mirrored about the band means: twice the smear's deviation, four times its error.
+    np.testing.assert_allclose(temporal_detail(2 * smear - original, original), -3.0)
+    # Torch input, one segment at a time, and extra frames cropped away.
+    both = temporal_detail(torch.from_numpy(smear[:1]), torch.from_numpy(original[:1]))
+    assert both.shape == (1,) and both[0] == pytest.approx(0.0, abs=1e-12)
+    longer = np.concatenate([original, original[..., :5]], axis=-1)
+    np.testing.assert_allclose(temporal_detail(longer, original), 1.0)
+    # A constant segment has no time detail: NaN for it alone.
+    flat = original.copy()
+    flat[1] = 0.3
+    out = temporal_detail(original + 0.01, flat)
+    assert np.isnan(out[1]) and np.isfinite(out[[0, 2]]).all()
+    with pytest.raises(ValueError):
+        temporal_detail(original[:, :4], original)
+
+
+def test_timbre_jump_ratio_at_a_switch_and_on_stationary_audio():
+    cfg = TINY_AUDIO
+    rng = np.random.default_rng(0)
+    low = tone_track(6.0, cfg.sample_rate, 110.0, rng)
+    high = tone_track(6.0, cfg.sample_rate, 440.0, rng)
+    switch = np.concatenate([low, high])  # the timbre changes abruptly at 6 s
+    steady = tone_track(12.0, cfg.sample_rate, 110.0, rng)
+    assert timbre_jump_ratio(switch, cfg, [6.0]) > 10.0
+    assert 0.5 < timbre_jump_ratio(steady, cfg, [6.0]) < 2.0
+    # A mark away from the switch is an ordinary position (the median ignores the switch).
+    assert 0.5 < timbre_jump_ratio(switch, cfg, [3.0]) < 2.0
+    noise = (0.1 * rng.standard_normal(60 * cfg.sample_rate)).astype(np.float32)
+    assert 0.7 < timbre_jump_ratio(noise, cfg, regular_marks(60.0)) < 1.4
+    assert np.isnan(timbre_jump_ratio(np.zeros_like(noise), cfg, [30.0]))  # never changes
+    with pytest.raises(ValueError):
+        timbre_jump_ratio(steady, cfg, [0.5, 11.8])  # no mark with 1 s on both sides
+    with pytest.raises(ValueError):
+        timbre_jump_ratio(steady, cfg, regular_marks(12.0, every=1.0))  # no position away
+
+
+def test_regular_marks():
+    assert regular_marks(35.0) == [10.0, 20.0, 30.0]
+    assert regular_marks(30.0) == [10.0, 20.0]  # strictly inside
+    assert regular_marks(5.0) == []
+    assert regular_marks(3.0, every=1.0) == [1.0, 2.0]

@@ -180,12 +180,14 @@ def reconstruct(
         raise MelvaeError(f"no such audio file or dataset folder: {source}")
 
     recons = _reconstruct_mels(model, mels, labels)
+    recon_audio = model.mel_to_audio(recons, n_iter=n_iter, seed=seed)
     if originals is None:
-        both = model.mel_to_audio(np.concatenate([mels, recons]), n_iter=n_iter, seed=seed)
-        originals, recon_audio = both[: len(mels)], both[len(mels) :]
+        # Two batches of one shape with one seed: item k of each starts from the same random
+        # phase, so an original and its reconstruction differ only by what the model changed
+        # (one batch of both would give each its own phase).
+        originals = model.mel_to_audio(mels, n_iter=n_iter, seed=seed)
         original_name, original_kind = "original_inverted", "true mel, inverted"
     else:
-        recon_audio = model.mel_to_audio(recons, n_iter=n_iter, seed=seed)
         original_name, original_kind = "original", "original audio"
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -225,8 +227,8 @@ def latent_means(
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[int]]:
     """Latent means of up to ``max_points`` evenly spaced segments of a dataset:
     (mu (N, latent_dim), label ids (N,) indexing the label names (-1: none), label names,
-    segment indices). A conditional model encodes each segment with its own label and skips
-    unlabelled ones."""
+    segment indices). A sequence model's means are pooled over time (N, latent_channels). A
+    conditional model encodes each segment with its own label and skips unlabelled ones."""
     model = load_model(model)
     data = _dataset(model, data_dir)
     conditional = model.model.cfg.conditional
@@ -241,7 +243,7 @@ def latent_means(
             mel = torch.from_numpy(np.asarray(data.mels[chunk], dtype=np.float32))
             ids = torch.from_numpy(data.label_ids[chunk]).to(model.device)
             mu, _ = model.model.encode(mel.to(model.device), ids if conditional else None)
-            mus.append(mu.float().cpu().numpy())
+            mus.append(model.model.pool(mu).float().cpu().numpy())
     return np.concatenate(mus), data.label_ids[indices], list(data.labels), indices
 
 
@@ -340,7 +342,7 @@ def latent_map(
         "n_points": len(mu),
         "labels": counts,
     }
-    if model.latent_dim == 2:
+    if model.has_plane:
         extent = data_extent(mu)
         panel = {
             "xy": mu,
@@ -395,7 +397,7 @@ def decoded_grid(
     the array reads like the picture, row 0 at the top.
     """
     model = load_model(model)
-    if model.latent_dim != 2:
+    if not model.has_plane:
         raise MelvaeError(f"a latent grid needs a latent-2 model; this one has {model.latent_dim}")
     if n < 1:
         raise MelvaeError("n must be >= 1")

@@ -150,7 +150,7 @@ def preprocess(
         "spawn" (fork is unsafe once torch has run threads), so a script calling this with
         workers > 1 needs the usual ``if __name__ == "__main__":`` guard.
     """
-    from tqdm.auto import tqdm
+    from melvae.progress import progress_bar
 
     audio_dir, out_dir = Path(audio_dir), Path(out_dir)
     if not audio_dir.is_dir():
@@ -193,9 +193,7 @@ def preprocess(
                 )
                 results = pool.map(_segment_file, jobs, chunksize=1)
             try:
-                bar = tqdm(
-                    results, total=len(jobs), unit="file", desc="preprocess", disable=not progress
-                )
+                bar = progress_bar(len(jobs), "preprocess", "file", progress, iterable=results)
                 for res in bar:
                     summary.hours += res.seconds / 3600
                     summary.silent_segments_dropped += res.silent_segments

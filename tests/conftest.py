@@ -83,3 +83,25 @@ def tiny_run(tiny_data, tmp_path_factory) -> Path:
     cfg = TrainConfig(epochs=4, batch_size=8, kl_warmup_epochs=2, val_fraction=0.34, seed=0)
     train(tiny_data, run, cfg, latent_dim=4, channels=TINY_CHANNELS, device="cpu", progress=False)
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_seq_run(tiny_data, tmp_path_factory) -> Path:
+    """A sequence-kind run on tiny_data: autoencoder (4 channels every 4 frames) and prior."""
+    from melvae.train import train
+
+    run = tmp_path_factory.mktemp("seqrun") / "run"
+    cfg = TrainConfig(
+        epochs=4, batch_size=8, kl_warmup_epochs=2, val_fraction=0.34, seed=0, prior_epochs=4
+    )
+    train(
+        tiny_data,
+        run,
+        cfg,
+        kind="sequence",
+        latent_channels=4,
+        channels=TINY_CHANNELS,
+        device="cpu",
+        progress=False,
+    )
+    return run

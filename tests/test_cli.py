@@ -205,8 +205,11 @@ def test_end_to_end(tmp_path, capsys):
     assert not list(track.parent.glob(".*partial*"))
 
 
-def test_inspection_commands(tiny_run, tiny_data, tmp_path, capsys):
-    """reconstruct, evaluate, latent-map and report through main([...])."""
+@pytest.mark.parametrize("run_fixture", ["tiny_run", "tiny_seq_run"])
+def test_inspection_commands(run_fixture, tiny_data, tmp_path, capsys, request):
+    """reconstruct, evaluate, latent-map and report through main([...]), on a model of each
+    kind."""
+    tiny_run = request.getfixturevalue(run_fixture)
     audio_file = next((tiny_data.parent / "audio" / "low").glob("*.wav"))
     rec = tmp_path / "rec"
     assert (
@@ -264,7 +267,10 @@ def test_inspection_commands(tiny_run, tiny_data, tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert "phase_only_sc_db" in printed and "knn_accuracy" in printed
-    assert json.loads(metrics.read_text())["reconstruction"]["mel_l1_db"] > 0
+    result = json.loads(metrics.read_text())
+    assert result["reconstruction"]["mel_l1_db"] > 0
+    assert -50 < result["reconstruction"]["temporal_detail"] <= 1
+    assert result["generation"]["diversity_ratio"] > 0
 
     assert main(["latent-map", str(tiny_run), str(tiny_data), "-o", str(tmp_path / "map.png")]) == 0
     assert (tmp_path / "map.png").read_bytes()[:4] == b"\x89PNG"

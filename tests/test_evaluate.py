@@ -158,3 +158,39 @@ def test_evaluate_imports_no_training_code():
             todo += [n for n in names if source(n) is not None]
     assert "melvae.api" in seen and "melvae.train" not in seen
     assert not packages & {"lightning", "pytorch_lightning", "librosa", "sklearn", "scipy"}
+
+
+def test_new_figures_temporal_detail_ratios_pulse_and_timbre(result):
+    rec, gen, long = result["reconstruction"], result["generation"], result["longform"]
+    assert rec["temporal_detail"] <= 1.0 and rec["temporal_detail_median"] <= 1.0
+    # The true mel through the inversion keeps most of its time detail (the floor).
+    assert 1.0 >= rec["phase_only_temporal_detail_audio"] > max(0.5, rec["temporal_detail_audio"])
+    assert gen["frechet_ratio"] == pytest.approx(gen["frechet_half"] / gen["frechet_floor"])
+    assert gen["diversity_ratio"] == pytest.approx(
+        gen["diversity_generated"] / gen["diversity_real"]
+    )
+    assert 0.0 <= long["pulse_clarity"] <= 1.0
+    assert long["timbre_marks"] == "joins"
+    # 1 s segments: joins every ~0.75 s leave no position 1 s away from all of them.
+    assert "timbre_jump_ratio" in long or "timbre_jump_ratio_skipped" in long
+
+
+def test_longform_without_joins(track, tmp_path):
+    """A model with no joins writes "joins": []: accepted, seam score skipped with a reason,
+    timbre jumps measured every 10 s (none fit in 6 s: skipped too)."""
+    from melvae.evaluate import _longform
+
+    from .conftest import TINY_AUDIO
+
+    copy = tmp_path / "seq.wav"
+    shutil.copy(track, copy)
+    meta = json.loads(track.with_suffix(".json").read_text())
+    copy.with_suffix(".json").write_text(json.dumps({**meta, "joins": []}))
+    section = _longform(copy, TINY_AUDIO)
+    assert section["joins"] == 0 and "seam_score" not in section
+    assert section["seam_score_skipped"] == "the track lists no joins"
+    assert section["timbre_marks"] == "every 10 s" and "timbre_jump_ratio_skipped" in section
+    assert math.isfinite(section["pulse_clarity"])
+    copy.with_suffix(".json").write_text(json.dumps({**meta, "joins": None}))
+    with pytest.raises(MelvaeError, match="joins"):
+        _longform(copy, TINY_AUDIO)

@@ -42,6 +42,36 @@ def test_resume_continues_where_it_stopped(tiny_run, tiny_data, tmp_path):
     assert load_checkpoint(run / "last.pt").model.cfg.latent_dim == 4  # its own config
 
 
+def test_resume_refuses_changed_settings(tiny_run, tiny_data, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)  # saved: batch_size 8, lr 1e-3 (the default), beta 1
+    given = TrainConfig(epochs=6, batch_size=32, lr=0.01, devices=2, strategy="ddp")
+    with pytest.raises(MelvaeError) as err:
+        train(tiny_data, run, given, resume=True, device="cpu", progress=False)
+    message = str(err.value)
+    assert message.startswith("--resume keeps the run's settings: ")
+    assert "batch_size is 8 in the run, 32 given" in message
+    assert "lr is 0.001 in the run, 0.01 given" in message
+    assert message.endswith("start a new run to change them")
+    # Left at their defaults (beta None: the kind's default), or the run's own values, or
+    # what resuming may change: not refused.
+    for name in ("beta", "seed", "epochs", "devices", "strategy", "val_fraction"):
+        assert f"{name} is" not in message
+    same = TrainConfig(epochs=5, batch_size=8, val_fraction=0.34, kl_warmup_epochs=2)
+    result = train(tiny_data, run, same, resume=True, device="cpu", progress=False)
+    assert result.epochs == 5
+
+
+def test_progress_in_a_log_is_one_line_per_epoch(tiny_data, tmp_path, capfd):
+    cfg = TrainConfig(epochs=2, batch_size=8, val_fraction=0.34)
+    train(tiny_data, tmp_path / "r", cfg, latent_dim=3, channels=TINY_CHANNELS, device="cpu")
+    out, err = capfd.readouterr()  # captured: not a terminal, as in `melvae train > log`
+    assert "\r" not in out + err  # Lightning's bar writes to stdout
+    epochs = [line for line in err.splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in epochs] == ["epoch 1/2", "epoch 2/2"]
+    assert "val_loss" in epochs[0]
+
+
 def test_conditional_training_and_bad_requests(tiny_data, tmp_path):
     cfg = TrainConfig(epochs=1, batch_size=8, conditional=True, val_fraction=0.34)
     train(

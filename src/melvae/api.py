@@ -27,7 +27,14 @@ from melvae.errors import MelvaeError
 from melvae.features import log_mel
 from melvae.generate import crossfade_concat, sample_latents, slerp
 from melvae.inversion import DEFAULT_ITERATIONS
-from melvae.longform import latent_walk, plan_segments, render_longform
+from melvae.longform import (
+    latent_walk,
+    plan_segments,
+    plan_sequence,
+    render_longform,
+    render_sequence,
+    schedule,
+)
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -75,8 +82,32 @@ class Melvae:
         return list(self.ckpt.labels)
 
     @property
+    def kind(self) -> str:
+        """ "sequence" (a latent sequence and a learned prior) or "vector" (one per segment)."""
+        return self.model.kind
+
+    @property
     def latent_dim(self) -> int:
-        return self.model.cfg.latent_dim
+        """Numbers per latent: the vector's size, or a sequence frame's channels."""
+        return self.model.cfg.latent_size
+
+    @property
+    def has_plane(self) -> bool:
+        """A 2-D latent (vector kind): the latent map is the plane itself, with a decoded grid."""
+        return self.kind == "vector" and self.latent_dim == 2
+
+    @property
+    def prior(self):
+        """The sequence kind's learned prior (None for the vector kind)."""
+        return self.ckpt.prior
+
+    def _need_prior(self):
+        if self.ckpt.prior is None:
+            raise MelvaeError(
+                "this checkpoint holds no prior (training stopped before its prior was trained): "
+                "train again, or resume the run"
+            )
+        return self.ckpt.prior
 
     @property
     def info(self) -> dict[str, Any]:
@@ -115,7 +146,8 @@ class Melvae:
         return resample(wave, sr, self.sample_rate)
 
     def encode_mel(self, mel: np.ndarray | torch.Tensor, label: str | None = None) -> np.ndarray:
-        """Normalized mels (B, n_mels, frames) -> latent means (B, latent_dim)."""
+        """Normalized mels (B, n_mels, frames) -> latent means: (B, latent_dim) for the vector
+        kind, (B, latent_channels, latent frames) for the sequence kind."""
         mel_t = torch.as_tensor(np.asarray(mel, dtype=np.float32)).to(self.device)
         with torch.no_grad():
             mu, _ = self.model.encode(mel_t, self._label_tensor(label, len(mel_t)))
@@ -125,11 +157,12 @@ class Melvae:
         self, audio: np.ndarray | str | Path, sr: int | None = None, label: str | None = None
     ) -> np.ndarray:
         """Audio (a file, or samples at rate ``sr``) -> latent means of its consecutive
-        segments: (k, latent_dim)."""
+        segments: (k, latent_dim), or (k, latent_channels, frames) for the sequence kind."""
         return self.encode_mel(self.segments_of(self._audio_input(audio, sr)), label)
 
     def decode(self, z: np.ndarray | torch.Tensor, label: str | None = None) -> np.ndarray:
-        """Latents (B, latent_dim) -> normalized mels (B, n_mels, frames) in [0, 1]."""
+        """Latents (as :meth:`encode` gives them) -> normalized mels (B, n_mels, frames) in
+        [0, 1]."""
         return self._decode(torch.as_tensor(np.asarray(z, dtype=np.float32)), label).cpu().numpy()
 
     def _decode(
@@ -139,18 +172,29 @@ class Melvae:
         cond: torch.Tensor | None = None,
         batch_size: int = 16,
     ) -> torch.Tensor:
-        z = z.to(self.device, torch.float32).reshape(-1, self.latent_dim)
+        z = z.to(self.device, torch.float32)
+        z = (
+            z.reshape(-1, self.latent_dim)
+            if self.kind == "vector"
+            else z.reshape(-1, *z.shape[-2:])
+        )
+        ids = self._label_tensor(label, len(z)) if cond is None else None
         out = []
         with torch.no_grad():
             for i in range(0, len(z), batch_size):
                 zb = z[i : i + batch_size]
                 c = cond[i : i + batch_size] if cond is not None else None
-                out.append(self.model.decode(zb, self._label_tensor(label, len(zb)), cond=c))
+                lab = ids[i : i + batch_size] if ids is not None else None
+                out.append(self.model.decode(zb, lab, cond=c))
         return torch.cat(out)
 
-    def _label_tensor(self, label: str | None, n: int) -> torch.Tensor | None:
+    def _label_tensor(self, label, n: int) -> torch.Tensor | None:
+        """(n,) label indices for a conditional model: ``label`` a name, or already (n,)
+        indices."""
         if not self.model.cfg.conditional:
             return None
+        if isinstance(label, torch.Tensor):
+            return label.to(self.device).long().reshape(n)
         if label is None:
             raise MelvaeError(
                 "this model is conditional: name a label (" + ", ".join(self.labels) + ")"
@@ -188,6 +232,8 @@ class Melvae:
         return self._sample(n, label, temperature, seed).numpy()
 
     def _sample(self, n, label, temperature, seed) -> torch.Tensor:
+        if self.kind == "sequence":
+            return self._sample_sequences(n, label, temperature, seed)[0]
         center = None
         if label is not None and not self.model.cfg.conditional:
             center = self._centroid(label)
@@ -200,10 +246,31 @@ class Melvae:
             raise MelvaeError("this checkpoint holds no label centroids")
         return self.ckpt.label_centroids[idx].float()
 
+    def _sample_sequences(self, n, label, temperature, seed, cond=None):
+        """n latent sequences of one segment from the prior: (z (n, C, T'), label ids (n,) or
+        None). A conditional prior with no label draws one per clip (uniform, seeded)."""
+        prior = self._need_prior()
+        if temperature < 0:
+            raise MelvaeError(f"temperature must be >= 0, got {temperature}")
+        ids = None
+        if prior.cfg.n_labels and cond is None:
+            if label is not None:
+                ids = torch.full((n,), self.label_index(label), dtype=torch.long)
+            else:
+                gen = torch.Generator().manual_seed((seed or 0) + 0x1AB)
+                ids = torch.randint(prior.cfg.n_labels, (n,), generator=gen)
+            ids = ids.to(self.device)
+        steps = self.model.latent_frames(self.audio.segment_frames)
+        z = prior.sample(n, steps, temperature, seed, labels=ids, cond=cond)
+        return z, ids
+
     def generate_mels(
         self, n: int, label: str | None = None, temperature: float = 1.0, seed: int | None = 0
     ) -> np.ndarray:
         """n new normalized mels (n, n_mels, frames)."""
+        if self.kind == "sequence":
+            z, ids = self._sample_sequences(n, label, temperature, seed)
+            return self._decode(z, ids if label is None else label).cpu().numpy()
         return self._decode(self._sample(n, label, temperature, seed), label).cpu().numpy()
 
     def generate(
@@ -271,6 +338,8 @@ class Melvae:
         means (endpoints included): (steps, n_mels, frames)."""
         if steps < 2:
             raise MelvaeError("steps must be >= 2")
+        if self.kind == "sequence":
+            return self._interpolate_sequences(a, b, steps, sr).cpu().numpy()
         (za, ca, _), (zb, cb, _) = self.endpoint(a, sr), self.endpoint(b, sr)
         t = torch.linspace(0, 1, steps)
         z = slerp(za.float(), zb.float(), t)
@@ -278,6 +347,59 @@ class Melvae:
         if ca is not None and cb is not None:
             cond = ((1 - t)[:, None] * ca + t[:, None] * cb).to(self.device)
         return self._decode(z, cond=cond).cpu().numpy()
+
+    def _is_label(self, spec) -> bool:
+        return isinstance(spec, str) and spec in self.ckpt.labels
+
+    def _embedding_path(self, table, a: str, b: str, t: torch.Tensor) -> torch.Tensor | None:
+        """Label embeddings of ``table`` (an nn.Embedding or None) blended from a to b: (k, E)."""
+        if table is None:
+            return None
+        ea, eb = (table.weight[self.label_index(x)].detach() for x in (a, b))
+        t = t.to(ea.device)[:, None]
+        return (1 - t) * ea + t * eb
+
+    def _interpolate_sequences(self, a, b, steps: int, sr: int | None, seed: int = 0):
+        """Sequence kind: between two labels, the prior's (and a conditional decoder's)
+        conditioning moves from a to b, each step sampled with the same seed; otherwise each
+        endpoint is a latent sequence (a clip's middle segment, or a prior sample of a label)
+        and the steps morph one into the other frame by frame. -> mels (steps, n_mels, T)."""
+        t = torch.linspace(0, 1, steps)
+        if self._is_label(a) and self._is_label(b):
+            prior = self._need_prior()
+            p_cond = self._embedding_path(prior.label_embedding, a, b, t)
+            d_cond = self._embedding_path(self.model.label_embedding, a, b, t)
+            frames = self.model.latent_frames(self.audio.segment_frames)
+            z = torch.cat(
+                [
+                    prior.sample(
+                        1, frames, 1.0, seed, cond=None if p_cond is None else p_cond[i : i + 1]
+                    )
+                    for i in range(steps)
+                ]
+            )
+            return self._decode(z, a if d_cond is None else None, cond=d_cond)
+        za, zb = (self._sequence_of(x, sr, seed) for x in (a, b))
+        w = t.to(self.device)[:, None, None]
+        z = (1 - w) * za[None] + w * zb[None]
+        labels = [x for x in (a, b) if self._is_label(x)]
+        return self._decode(z, labels[0] if labels else None)
+
+    def _sequence_of(self, spec, sr: int | None, seed: int) -> torch.Tensor:
+        """An interpolation endpoint as a latent sequence (C, T'): a label's prior sample, a
+        clip's middle segment, or a latent sequence given as such."""
+        if self._is_label(spec):
+            return self._sample_sequences(1, spec, 1.0, seed)[0][0]
+        if isinstance(spec, (str, Path)) and not Path(spec).exists():
+            known = ", ".join(self.labels)
+            raise MelvaeError(
+                f"{spec!r} is neither an audio file nor a label"
+                + (f" (labels: {known})" if known else "")
+            )
+        arr = None if isinstance(spec, (str, Path)) else np.asarray(spec, dtype=np.float32)
+        if arr is not None and arr.ndim == 2 and arr.shape[0] == self.latent_dim:
+            return torch.from_numpy(arr).to(self.device)
+        return torch.from_numpy(self.latent_of(spec, sr)).to(self.device)
 
     def interpolate(
         self,
@@ -351,11 +473,26 @@ class Melvae:
         steps_per_target: int = 4,
         n_iter: int = DEFAULT_ITERATIONS,
         start_sr: int | None = None,
+        labels: list[str] | None = None,
     ):
         """Yield a long track's audio blocks and its segment records (dicts); see
         :mod:`melvae.longform`. ``start``: an audio file, samples at ``start_sr`` or a normalized
         mel (n_mels, frames) whose (first) segment opens the track; None starts from a prior
-        (or label) sample."""
+        (or label) sample.
+
+        The sequence kind continues the start with its prior, with no segments and no joins
+        (``bpm`` and ``steps_per_target`` do not apply): ``labels`` (names spread evenly over
+        the track, the conditioning moving linearly between them) and ``temperature`` (a number
+        or a list, spread the same way) steer it; with neither ``label`` nor ``labels`` a
+        labelled model uses the start's label (the one under which the prior finds the start
+        most likely)."""
+        if self.kind == "sequence":
+            yield from self._sequence_longform(
+                seconds, start, label, labels, seed, temperature, n_iter, start_sr
+            )
+            return
+        if labels:
+            raise MelvaeError("a label schedule (labels) needs a sequence model; give one label")
         try:
             plan = plan_segments(seconds, self.audio, bpm=bpm)
         except ValueError as exc:
@@ -388,6 +525,60 @@ class Melvae:
             decode, self.audio, plan, walk, n_iter=n_iter, seed=seed, device=self.device
         )
 
+    def _sequence_longform(self, seconds, start, label, labels, seed, temperature, n_iter, sr):
+        prior = self._need_prior()
+        z0 = None
+        if start is not None:
+            z0 = torch.from_numpy(self.latent_of(start, sr, label, where="first")).to(self.device)
+        try:
+            plan = plan_sequence(
+                seconds, self.audio, self.model.rate, 0 if z0 is None else z0.shape[-1]
+            )
+        except ValueError as exc:
+            raise MelvaeError(str(exc)) from None
+        names = list(labels or ([label] if label else []))
+        if not names and self.labels and (prior.cfg.n_labels or self.model.cfg.conditional):
+            names = [self._likeliest_label(z0) if z0 is not None else self.labels[0]]
+        for name in names:
+            self.label_index(name)
+        T = plan.latent_frames
+
+        def path(table):
+            if table is None or not names:
+                return None
+            rows = [table.weight[self.label_index(n)].detach().cpu().numpy() for n in names]
+            return schedule(rows, T).to(self.device)
+
+        temps = np.atleast_1d(np.asarray(temperature, dtype=np.float32))
+        if (temps < 0).any():
+            raise MelvaeError("temperature must be >= 0")
+        yield {"plan": plan, "labels": names}
+        yield from render_sequence(
+            self.model,
+            prior,
+            self.audio,
+            plan,
+            z0,
+            schedule(list(temps), T),
+            path(prior.label_embedding),
+            path(self.model.label_embedding),
+            n_iter=n_iter,
+            seed=seed,
+            device=self.device,
+        )
+
+    def _likeliest_label(self, z: torch.Tensor) -> str:
+        """The label under which the prior finds the latent sequence z (C, T') most likely."""
+        prior = self._need_prior()
+        if not prior.cfg.n_labels:
+            return self.labels[0]
+        with torch.no_grad():
+            nll = [
+                float(prior.nll(z[None], torch.tensor([i], device=self.device)))
+                for i in range(prior.cfg.n_labels)
+            ]
+        return self.labels[int(np.argmin(nll))]
+
     def longform(self, seconds: float, start=None, **kwargs) -> tuple[np.ndarray, int, dict]:
         """A whole long track in memory: (audio (samples,), sample_rate, info) where info has
         'segments' (start/end seconds, source) and 'joins' (overlap centres, seconds)."""
@@ -415,7 +606,8 @@ class Melvae:
         import json
 
         import soundfile as sf
-        from tqdm.auto import tqdm
+
+        from melvae.progress import progress_bar
 
         path = Path(path)
         if path.suffix.lower() not in (".wav", ".flac"):
@@ -425,7 +617,7 @@ class Melvae:
         stream = self.longform_stream(seconds, start, **kwargs)
         plan = next(stream)["plan"]
         segments, clipped = [], 0
-        bar = tqdm(total=len(plan.positions), unit="segment", desc="longform", disable=not progress)
+        bar = progress_bar(len(plan.positions), "longform", "segment", progress)
         try:
             subtype = "PCM_16" if path.suffix.lower() == ".wav" else None
             with sf.SoundFile(partial, "w", self.sample_rate, 1, subtype=subtype) as fh:
@@ -450,6 +642,8 @@ class Melvae:
 
 def describe_track(plan, segments: list[dict], cfg: AudioConfig) -> dict:
     """The track.json content: segment records and join times (centre of each overlap)."""
+    if hasattr(plan, "describe"):  # a sequence model's track: no segments, no joins
+        return plan.describe(segments, cfg)
     joins = []
     for prev, nxt in zip(plan.positions[:-1], plan.positions[1:]):
         overlap_end = prev + plan.used_frames

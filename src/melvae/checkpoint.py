@@ -8,9 +8,15 @@ A checkpoint is a ``torch.save`` dict of tensors and plain Python values, loaded
     audio_config     dict  -> AudioConfig
     model_config     dict  -> ModelConfig
     labels           list[str], index = label id ([] when the data had none)
-    label_centroids  Tensor (n_labels, latent_dim): mean latent of each label's segments
-    state_dict       the MelVAE weights
+    label_centroids  Tensor (n_labels, latent size): mean (time-pooled) latent of each
+                     label's segments
+    state_dict       the autoencoder's weights (model_config["kind"] says which model)
+    prior_config     dict -> PriorConfig, or None (sequence kind: the learned prior)
+    prior_state_dict the prior's weights, or None
     info             dict, free-form (epoch, validation loss, ...)
+
+Format 2 added the sequence kind and its prior; a format-1 file (always the vector kind)
+still loads.
 """
 
 from __future__ import annotations
@@ -21,11 +27,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from melvae import __version__
-from melvae.config import CHECKPOINT_FORMAT_VERSION, AudioConfig, ModelConfig
+from melvae.config import CHECKPOINT_FORMAT_VERSION, AudioConfig, ModelConfig, PriorConfig
 from melvae.errors import MelvaeError
-from melvae.model import MelVAE
+from melvae.model import build_model
+from melvae.prior import LatentPrior
+
+READABLE_FORMATS = (1, CHECKPOINT_FORMAT_VERSION)
 
 BEST = "best.pt"
 LAST = "last.pt"
@@ -34,11 +44,12 @@ RUN_CONFIG = "config.json"  # a run folder's settings, written by melvae.train
 
 @dataclass
 class Checkpoint:
-    model: MelVAE
+    model: nn.Module  # MelVAE or SeqVAE
     audio: AudioConfig
     labels: list[str]
     label_centroids: torch.Tensor | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    prior: LatentPrior | None = None
 
 
 def save_checkpoint(path: Path | str, ckpt: Checkpoint) -> Path:
@@ -52,13 +63,19 @@ def save_checkpoint(path: Path | str, ckpt: Checkpoint) -> Path:
         "model_config": ckpt.model.cfg.to_dict(),
         "labels": list(ckpt.labels),
         "label_centroids": ckpt.label_centroids,
-        "state_dict": {k: v.detach().cpu() for k, v in ckpt.model.state_dict().items()},
+        "state_dict": _cpu_state(ckpt.model),
+        "prior_config": None if ckpt.prior is None else ckpt.prior.cfg.to_dict(),
+        "prior_state_dict": None if ckpt.prior is None else _cpu_state(ckpt.prior),
         "info": dict(ckpt.info),
     }
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
     tmp.replace(path)
     return path
+
+
+def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in module.state_dict().items()}
 
 
 def resolve_checkpoint(path: Path | str) -> Path:
@@ -84,16 +101,22 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> Che
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise MelvaeError(f"{path} is not a melvae checkpoint")
     version = payload["format_version"]
-    if version != CHECKPOINT_FORMAT_VERSION:
+    if version not in READABLE_FORMATS:
         raise MelvaeError(
             f"{path} has checkpoint format {version}, this melvae ({__version__}) reads "
             f"format {CHECKPOINT_FORMAT_VERSION}: retrain, or use the melvae version that wrote it "
             f"({payload.get('melvae_version', 'unknown')})"
         )
-    model = MelVAE(ModelConfig.from_dict(payload["model_config"]))
+    model = build_model(ModelConfig.from_dict(payload["model_config"]))
     model.load_state_dict(payload["state_dict"])
     model.to(device).eval()
+    prior = None
+    if payload.get("prior_config") is not None:
+        prior = LatentPrior(PriorConfig.from_dict(payload["prior_config"]))
+        prior.load_state_dict(payload["prior_state_dict"])
+        prior.to(device).eval()
     return Checkpoint(
+        prior=prior,
         model=model,
         audio=AudioConfig.from_dict(payload["audio_config"]),
         labels=list(payload["labels"]),

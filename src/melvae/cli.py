@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from melvae import __version__
+from melvae.config import DEFAULT_KIND, MODEL_KINDS  # config.py imports no torch
 from melvae.errors import MelvaeError
 
 
@@ -33,6 +34,23 @@ def _non_negative_float(text: str) -> float:
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one label")
+    return names
+
+
+def _temperatures(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or a list of numbers: {text!r}") from None
+    if any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError("temperatures must be >= 0")
+    return values
 
 
 def _add_optional_data_dir(p: argparse.ArgumentParser) -> None:
@@ -120,6 +138,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         conditional=args.conditional,
         devices=args.devices,
         strategy=args.strategy,
+        prior_fraction=args.prior_fraction,
     )
     channels = tuple(int(c) for c in args.channels.split(",")) if args.channels else None
     result = train(
@@ -128,6 +147,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg,
         latent_dim=args.latent_dim,
         channels=channels,
+        kind=args.kind,
+        latent_channels=args.latent_channels,
+        rate=args.latent_rate,
         resume=args.resume,
         device=args.device,
         progress=not args.quiet,
@@ -213,7 +235,8 @@ def cmd_longform(args: argparse.Namespace) -> int:
         label=args.label,
         bpm=args.bpm,
         seed=args.seed,
-        temperature=args.temperature,
+        temperature=args.temperature[0] if model.kind == "vector" else args.temperature,
+        labels=args.labels,
         steps_per_target=args.steps_per_target,
         n_iter=args.iterations,
         progress=not args.quiet,
@@ -294,11 +317,11 @@ def cmd_latent_map(args: argparse.Namespace) -> int:
         args.data_dir,
         out,
         max_points=args.max_points,
-        grid=args.grid if model.latent_dim == 2 else None,
+        grid=args.grid if model.has_plane else None,
         seed=args.seed,
     )
     print(f"latent map of {info['n_points']} segments ({', '.join(info['panels'])}) in {out}")
-    if model.latent_dim == 2:
+    if model.has_plane:
         mels, xs, ys = decoded_grid(model, n=args.grid, extent=info.get("extent"))
         grid_png = out.with_name(out.stem + "_grid.png")
         save_grid_png(mels, model.audio, grid_png, xs=xs, ys=ys)
@@ -421,15 +444,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--batch-size", type=_positive_int, default=16)
     p.add_argument(
+        "--kind",
+        choices=MODEL_KINDS,
+        default=DEFAULT_KIND,
+        help="sequence: a latent sequence and a learned prior, keeps rhythm; vector: one "
+        f"latent vector per segment, for a 2-D latent map (default: {DEFAULT_KIND})",
+    )
+    p.add_argument(
         "--latent-dim",
         type=_positive_int,
         default=64,
-        help="latent size: 2 for a visual map, 32-128 for quality (default: 64)",
+        help="vector kind: latent size, 2 for a visual map, 32-128 for quality (default: 64)",
     )
     p.add_argument(
-        "--channels", help="encoder channels, comma-separated (default: 16,32,64,128,256)"
+        "--latent-channels",
+        type=_positive_int,
+        default=16,
+        help="sequence kind: numbers per latent frame (default: 16)",
     )
-    p.add_argument("--beta", type=float, default=1.0, help="KL weight (default: 1)")
+    p.add_argument(
+        "--latent-rate",
+        type=int,
+        choices=(1, 2, 4, 8),
+        default=4,
+        help="sequence kind: mel frames per latent frame (default: 4, 93 ms at 22,050 Hz)",
+    )
+    p.add_argument(
+        "--channels",
+        help="2-D conv channels, comma-separated (default: 16,32,64,128,256 for the vector "
+        "kind, 16,32,32 for the sequence kind)",
+    )
+    p.add_argument(
+        "--beta",
+        type=float,
+        help="KL weight (default: 1 for the vector kind, 0.01 for the sequence kind)",
+    )
+    p.add_argument(
+        "--prior-fraction",
+        type=float,
+        default=0.2,
+        help="sequence kind: share of --max-minutes spent training the prior (default: 0.2)",
+    )
     p.add_argument(
         "--kl-warmup-epochs",
         type=int,
@@ -539,8 +594,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         help="tempo: segments and overlaps become whole bars, keeping the beat",
     )
-    p.add_argument("--label", help="walk near this label")
-    p.add_argument("--temperature", type=_non_negative_float, default=1.0)
+    p.add_argument("--label", help="walk near this label (sequence kind: condition on it)")
+    p.add_argument(
+        "--labels",
+        type=_names,
+        help="sequence kind: labels to travel through, comma-separated, spread evenly over "
+        "the track (e.g. techno,ambient)",
+    )
+    p.add_argument(
+        "--temperature",
+        type=_temperatures,
+        default=[1.0],
+        help="sampling temperature; sequence kind: a comma-separated list is spread over the "
+        "track (e.g. 0.8,1.2)",
+    )
     p.add_argument(
         "--steps-per-target",
         type=_positive_int,

@@ -17,7 +17,7 @@ from melvae.errors import MelvaeError
 
 # Bumped whenever the layout of a dataset folder or a checkpoint changes incompatibly.
 DATASET_FORMAT_VERSION = 1
-CHECKPOINT_FORMAT_VERSION = 1
+CHECKPOINT_FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -112,24 +112,55 @@ def segment_samples_for(
     return int(round(seconds * sample_rate))
 
 
+MODEL_KINDS = ("sequence", "vector")
+DEFAULT_KIND = "vector"  # what `melvae train` builds unless told otherwise
+# The KL weight (beta) of each kind, against the summed squared error; measured on real
+# music (README, "Music with rhythm"): the vector kind's 1.0 is the reference design's.
+KIND_BETA = {"vector": 1.0, "sequence": 0.01}
+VECTOR_CHANNELS = (16, 32, 64, 128, 256)
+SEQUENCE_CHANNELS = (16, 32, 32)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    """Shape of the convolutional VAE over a (n_mels, frames) image."""
+    """Shape of the VAE over a (n_mels, frames) image. Two kinds:
+
+    - ``sequence``: a latent sequence of ``latent_channels`` numbers every ``rate`` mel frames
+      (seqmodel.py), with a learned prior over it; keeps beats and onsets.
+    - ``vector``: one ``latent_dim`` vector per segment through a dense layer (model.py); the
+      design of the projects melvae grew from, and the one for a 2-D latent map.
+    """
 
     n_mels: int = 128
     n_frames: int = 431
-    latent_dim: int = 64
-    channels: tuple[int, ...] = (16, 32, 64, 128, 256)
+    latent_dim: int = 64  # vector kind
+    channels: tuple[int, ...] = VECTOR_CHANNELS  # 2-D conv channels
     n_labels: int = 0  # > 0: a conditional VAE over this many labels
     label_embedding_dim: int = 16
+    kind: str = "vector"
+    latent_channels: int = 16  # sequence kind: numbers per latent frame
+    rate: int = 4  # sequence kind: mel frames per latent frame (a power of 2, <= 8)
+    width: int = 256  # sequence kind: channels of the 1-D trunk
+    blocks: int = 4  # sequence kind: residual blocks in encoder and decoder
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        _check(self.kind in MODEL_KINDS, f"kind must be one of {MODEL_KINDS}, got {self.kind!r}")
         _check(self.latent_dim >= 1, f"latent_dim must be >= 1, got {self.latent_dim}")
         _check(len(self.channels) >= 1 and min(self.channels) >= 1, "channels must be positive")
         _check(self.n_mels >= 2 ** len(self.channels) // 2, "too many layers for n_mels")
         _check(self.n_frames >= 2, "n_frames must be >= 2")
         _check(self.n_labels >= 0, "n_labels must be >= 0")
+        if self.kind == "sequence":
+            _check(len(self.channels) == 3, "the sequence kind has 3 2-D layers: give 3 channels")
+            _check(self.rate in (1, 2, 4, 8), f"rate must be 1, 2, 4 or 8, got {self.rate}")
+            _check(self.latent_channels >= 1, "latent_channels must be >= 1")
+            _check(self.width >= 1 and self.blocks >= 0, "width >= 1 and blocks >= 0")
+
+    @property
+    def latent_size(self) -> int:
+        """Numbers per latent frame: latent_channels (sequence) or latent_dim (vector)."""
+        return self.latent_channels if self.kind == "sequence" else self.latent_dim
 
     @property
     def conditional(self) -> bool:
@@ -144,6 +175,31 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class PriorConfig:
+    """The GRU mixture-density prior over a sequence model's latent frames (prior.py)."""
+
+    channels: int = 16  # the autoencoder's latent_channels
+    hidden: int = 256
+    layers: int = 2
+    mixtures: int = 8
+    dropout: float = 0.0
+    n_labels: int = 0  # > 0: conditioned on the label
+    label_embedding_dim: int = 16
+
+    def __post_init__(self) -> None:
+        _check(self.channels >= 1 and self.hidden >= 1, "channels and hidden must be >= 1")
+        _check(self.layers >= 1 and self.mixtures >= 1, "layers and mixtures must be >= 1")
+        _check(0 <= self.dropout < 1, "dropout must be in [0, 1)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PriorConfig:
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Optimisation settings for ``melvae train``."""
 
@@ -151,7 +207,7 @@ class TrainConfig:
     max_minutes: float | None = None
     batch_size: int = 16
     lr: float = 1e-3
-    beta: float = 1.0
+    beta: float | None = None  # KL weight; None: the model kind's default (KIND_BETA)
     kl_warmup_epochs: int = 10
     free_bits: float = 0.0  # nats per latent dimension below which the KL is not penalised
     grad_clip: float = 100.0  # max gradient norm (0: off); stops the early-warm-up spikes
@@ -162,19 +218,33 @@ class TrainConfig:
     conditional: bool = False
     devices: int = 1
     strategy: str = "auto"
+    prior_fraction: float = 0.2  # sequence kind: share of --max-minutes for the prior
+    prior_epochs: int = 100  # sequence kind: the prior's epochs when no time limit ends it
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         _check(self.max_minutes is None or self.max_minutes > 0, "max_minutes must be positive")
         _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         _check(self.lr > 0, f"lr must be positive, got {self.lr}")
-        _check(self.beta >= 0, f"beta must be >= 0, got {self.beta}")
+        _check(self.beta is None or self.beta >= 0, f"beta must be >= 0, got {self.beta}")
+        _check(0 <= self.prior_fraction < 1, "prior_fraction must be in [0, 1)")
+        _check(self.prior_epochs >= 1, "prior_epochs must be >= 1")
         _check(self.kl_warmup_epochs >= 0, "kl_warmup_epochs must be >= 0")
         _check(self.free_bits >= 0, "free_bits must be >= 0")
         _check(self.grad_clip >= 0, "grad_clip must be >= 0")
         _check(0 <= self.val_fraction < 1, "val_fraction must be in [0, 1)")
         _check(self.schedule in ("cosine", "plateau"), "schedule must be 'cosine' or 'plateau'")
         _check(self.devices >= 1, "devices must be >= 1")
+
+    def for_kind(self, kind: str) -> TrainConfig:
+        """A copy with the kind's KL weight where none was given."""
+        return self if self.beta is not None else dataclasses.replace(self, beta=KIND_BETA[kind])
+
+    def autoencoder_minutes(self, kind: str) -> float | None:
+        """The autoencoder's share of --max-minutes (the sequence kind's prior takes the rest)."""
+        if self.max_minutes is None or kind != "sequence":
+            return self.max_minutes
+        return self.max_minutes * (1 - self.prior_fraction)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -48,10 +48,14 @@ from melvae.metrics import (
     knn_label_accuracy,
     log_spectral_distance_db,
     nearest_neighbour_distance,
+    pulse_clarity,
+    regular_marks,
     seam_score,
     spectral_convergence_db,
     standardize,
     tempo_stability,
+    temporal_detail,
+    timbre_jump_ratio,
     windowed_tempo_bpm,
 )
 from melvae.model import active_units, kl_divergence
@@ -67,6 +71,10 @@ DESCRIPTIONS = {
     "elapsed_seconds": "wall time of the evaluation",
     "mel_l1_db": "mean |mel - reconstruction|, dB (lower is better)",
     "mel_rmse_db": "RMS mel error, dB (lower is better)",
+    "temporal_detail": "1 - SSE / SSE of a time-smeared mel, mean (1 exact, 0 a smear)",
+    "temporal_detail_median": "the same, median over segments",
+    "temporal_detail_audio": "the same on the log-mel of the model's resynthesized audio",
+    "phase_only_temporal_detail_audio": "the same for the true mel through the inversion",
     "sc_db": "spectral convergence of the model's audio (lower is better)",
     "phase_only_sc_db": "the same for the true mel through the inversion (floor)",
     "magnitude_sc_db": "SC of the model's magnitude before phase retrieval",
@@ -82,10 +90,12 @@ DESCRIPTIONS = {
     "frechet": "Frechet distance, real vs generated embeddings",
     "frechet_half": "the same at the floor's set sizes (compare with the floor)",
     "frechet_floor": "Frechet distance between two halves of the real set",
+    "frechet_ratio": "frechet_half / frechet_floor (about 1: as close as real to real)",
     "kernel": "kernel distance (KID), real vs generated",
     "kernel_floor": "KID between two halves of the real set",
     "diversity_generated": "mean pairwise embedding distance, generated",
     "diversity_real": "mean pairwise embedding distance, real",
+    "diversity_ratio": "diversity_generated / diversity_real (below 1: less varied)",
     "nn_train_generated_db": "median RMS mel distance, generated -> nearest training segment",
     "nn_train_real_db": "the same for held-out real segments (other tracks)",
     "nn_train_generated_min_db": "closest generated clip to any training segment",
@@ -99,6 +109,8 @@ DESCRIPTIONS = {
     "tempo_stability_bpm": "std of windowed tempo (lower: steadier beat)",
     "target_bpm": "the tempo the track was made at",
     "tempo_error_bpm": "|median tempo - target|",
+    "pulse_clarity": "onset autocorrelation peak at 0.3-1 s lags (1 clear beat, 0 none)",
+    "timbre_jump_ratio": "MFCC change across marks / typical change (about 1: no jump)",
 }
 
 
@@ -167,9 +179,9 @@ def evaluate(
 
     steps = ["reconstruct", "invert", "latent", "generate", "embed", "neighbours"]
     steps += ["longform"] if longform is not None else []
-    from tqdm.auto import tqdm
+    from melvae.progress import progress_bar
 
-    bar = tqdm(total=len(steps), desc="evaluate", unit="step", disable=not progress)
+    bar = progress_bar(len(steps), "evaluate", "step", progress)
 
     def step(name: str) -> None:
         bar.set_postfix_str(name)
@@ -329,12 +341,16 @@ def _reconstruction(mels, recon, original, cfg, n_iter, seed, device):
     original: the segments' original audio (n, samples), or None to measure against the
     magnitude implied by the true mel. Batched, so memory stays at BATCH spectrograms."""
     diff = (recon - mels) * cfg.top_db  # dB on the clipped [-top_db, 0] scale
+    detail = temporal_detail(recon, mels)  # per segment; NaN for a constant one
+    detail = detail[np.isfinite(detail)]
     section: dict[str, Any] = {
         "reference": "original audio"
         if original is not None
         else "magnitude of the true mel (filterbank pseudo-inverse)",
         "mel_l1_db": float(diff.abs().mean()),
         "mel_rmse_db": float(diff.square().mean().sqrt()),
+        "temporal_detail": float(detail.mean()) if detail.size else float("nan"),
+        "temporal_detail_median": float(np.median(detail)) if detail.size else float("nan"),
     }
     # One generator each, seeded alike: model and baseline start from the same random phase.
     gen_model = torch.Generator().manual_seed(seed)
@@ -342,6 +358,11 @@ def _reconstruction(mels, recon, original, cfg, n_iter, seed, device):
     scores: dict[str, list[float]] = {
         k: []
         for k in ("sc_db", "phase_only_sc_db", "magnitude_sc_db", "lsd_db", "phase_only_lsd_db")
+    }
+    # Temporal detail of the resynthesized audio's log-mel against the true mel, per segment.
+    details: dict[str, list[float]] = {
+        "temporal_detail_audio": [],
+        "phase_only_temporal_detail_audio": [],
     }
     true_audio = []
     with torch.no_grad():
@@ -356,6 +377,13 @@ def _reconstruction(mels, recon, original, cfg, n_iter, seed, device):
             true_wave = griffin_lim(true_mag, cfg, n_iter=n_iter, generator=gen_true)
             model_spec, true_spec = stft(model_wave, cfg).abs(), stft(true_wave, cfg).abs()
             true_audio.append(true_wave.cpu())
+            target = mels[i : i + BATCH]  # the log-mels are cropped to its frames
+            details["temporal_detail_audio"].extend(
+                temporal_detail(log_mel(model_wave, cfg), target)
+            )
+            details["phase_only_temporal_detail_audio"].extend(
+                temporal_detail(log_mel(true_wave, cfg), target)
+            )
             for j in range(len(ref)):
                 r = ref[j].cpu().numpy()
                 scores["sc_db"].append(spectral_convergence_db(r, model_spec[j]))
@@ -364,6 +392,10 @@ def _reconstruction(mels, recon, original, cfg, n_iter, seed, device):
                 scores["lsd_db"].append(log_spectral_distance_db(r, model_spec[j]))
                 scores["phase_only_lsd_db"].append(log_spectral_distance_db(r, true_spec[j]))
     section.update({k: _mean(v) for k, v in scores.items()})
+    for key, values in details.items():
+        arr = np.asarray(values, dtype=np.float64)
+        arr = arr[np.isfinite(arr)]
+        section[key] = float(arr.mean()) if arr.size else float("nan")
     return section, torch.cat(true_audio).numpy()
 
 
@@ -375,13 +407,21 @@ def _mean(values) -> float:
 
 
 def _latent(mu, logvar, labels: list[str], tracks: list[str]) -> dict[str, Any]:
-    kl_dim = kl_divergence(mu, logvar).mean(0)
+    """mu, logvar: (n, latent_dim), or (n, channels, frames) for a sequence model, whose KL is
+    reported per channel (summed over a segment's frames), whose active units count channels
+    over every frame, and whose kNN uses time-pooled means."""
+    kl = kl_divergence(mu, logvar).mean(0)
+    kl_dim = kl.sum(-1) if mu.dim() == 3 else kl
+    positions = mu.transpose(1, 2).reshape(-1, mu.shape[1]) if mu.dim() == 3 else mu
     section: dict[str, Any] = {
         "latent_dim": int(mu.shape[1]),
-        "active_units": active_units(mu),
+        "active_units": active_units(positions),
         "kl_total": float(kl_dim.sum()),
         "kl_per_dim": [round(float(v), 5) for v in kl_dim],
     }
+    if mu.dim() == 3:
+        section["latent_frames"] = int(mu.shape[2])
+        mu = mu.mean(-1)
     named = [lab for lab in labels if lab]
     if len(named) == len(labels) and len(set(labels)) >= 2:
         z = mu.numpy()
@@ -399,8 +439,10 @@ def _latent(mu, logvar, labels: list[str], tracks: list[str]) -> dict[str, Any]:
 
 
 def _generate(model, n: int, labels: list[str], seed: int) -> torch.Tensor:
-    """n mels from the prior; a conditional model gets the real set's label proportions."""
-    if not model.model.cfg.conditional:
+    """n mels from the prior; a conditional model (or prior) gets the real set's label
+    proportions."""
+    prior_labels = model.prior is not None and model.prior.cfg.n_labels > 0
+    if not (model.model.cfg.conditional or prior_labels) or not all(labels):
         return torch.from_numpy(model.generate_mels(n, seed=seed))
     names, counts = np.unique(np.array(labels), return_counts=True)
     share = np.floor(counts / counts.sum() * n).astype(int)
@@ -428,8 +470,12 @@ def _generation(real: np.ndarray, gen: np.ndarray, rng: np.random.Generator) -> 
         # FD is biased by set size: this one matches the floor's sizes.
         gen_half = gen[: len(half_b)]
         section["frechet_half"] = frechet_distance(half_a, gen_half, reference=real)
+        if section["frechet_floor"] > 0.0:  # FD's bias cancels: both at the floor's sizes
+            section["frechet_ratio"] = section["frechet_half"] / section["frechet_floor"]
     section["diversity_real"] = diversity(standardize(real, real))
     section["diversity_generated"] = diversity(standardize(gen, real))
+    if section["diversity_real"] > 0.0:
+        section["diversity_ratio"] = section["diversity_generated"] / section["diversity_real"]
     return section
 
 
@@ -475,25 +521,31 @@ def _longform_meta(track: Path) -> dict[str, Any]:
     if not meta_path.is_file():
         raise MelvaeError(f"{track}: no {meta_path.name} beside it (melvae longform writes one)")
     meta = json.loads(meta_path.read_text())
-    if not isinstance(meta, dict) or "joins" not in meta:
-        raise MelvaeError(f"{meta_path} lists no joins: is it a melvae longform description?")
+    # "joins": [] is valid: a model that makes one continuous sequence has none.
+    if not isinstance(meta, dict) or not isinstance(meta.get("joins"), list):
+        raise MelvaeError(f"{meta_path} has no joins list: is it a melvae longform description?")
     return meta
 
 
 def _longform(track: Path, cfg: AudioConfig) -> dict[str, Any]:
-    """Seam score at the joins of the track's .json, and windowed tempo (8 s windows every
-    4 s, shrunk to half the track for short ones)."""
+    """Seam score at the joins of the track's .json (skipped when it lists none), windowed
+    tempo (8 s windows every 4 s, shrunk to half the track for short ones), pulse clarity,
+    and the timbre jump ratio at the joins, or every 10 s for a track without joins."""
     meta = _longform_meta(track)
     audio = load_audio(track, cfg.sample_rate)
     seconds = len(audio) / cfg.sample_rate
+    joins = [float(s) for s in meta["joins"]]
     section: dict[str, Any] = {
         "track_seconds": round(seconds, 3),
-        "joins": len(meta.get("joins", [])),
+        "joins": len(joins),
     }
-    try:
-        section["seam_score"] = seam_score(audio, cfg, list(meta.get("joins", [])))
-    except ValueError as exc:
-        section["seam_score_skipped"] = str(exc)
+    if not joins:
+        section["seam_score_skipped"] = "the track lists no joins"
+    else:
+        try:
+            section["seam_score"] = seam_score(audio, cfg, joins)
+        except ValueError as exc:
+            section["seam_score_skipped"] = str(exc)
     window = min(8.0, seconds / 2)
     section["tempo_window_seconds"] = round(window, 3)
     tempi = windowed_tempo_bpm(audio, cfg, window, window / 2)
@@ -507,6 +559,22 @@ def _longform(track: Path, cfg: AudioConfig) -> dict[str, Any]:
     if meta.get("bar_seconds") and tempi.size:
         section["target_bpm"] = 240.0 / float(meta["bar_seconds"])
         section["tempo_error_bpm"] = abs(section["tempo_bpm"] - section["target_bpm"])
+    clarity = pulse_clarity(audio, cfg)
+    if np.isfinite(clarity):
+        section["pulse_clarity"] = clarity
+    else:
+        section["pulse_clarity_skipped"] = "the track is shorter than two 1 s beat periods"
+    marks = joins if joins else regular_marks(seconds, every=10.0)
+    section["timbre_marks"] = "joins" if joins else "every 10 s"
+    try:
+        jump = timbre_jump_ratio(audio, cfg, marks)
+    except ValueError as exc:
+        section["timbre_jump_ratio_skipped"] = str(exc)
+    else:
+        if np.isfinite(jump):
+            section["timbre_jump_ratio"] = jump
+        else:
+            section["timbre_jump_ratio_skipped"] = "the track's timbre never changes"
     return section
 
 

@@ -224,3 +224,163 @@ def render_longform(
     yield from trimmed(inverter.finish())
     if emitted_samples < plan.total_samples:  # never expected: pad rather than mislabel length
         yield np.zeros(plan.total_samples - emitted_samples, dtype=np.float32)
+
+
+# -- the sequence kind: one latent sequence, continued by the prior, no joins ----------------
+
+
+@dataclass
+class SequencePlan:
+    """A sequence model's track: latent frames decoded in windows, inverted as one stream."""
+
+    total_samples: int
+    total_frames: int  # mel frames
+    latent_frames: int
+    window: int  # latent frames decoded at once
+    start_frames: int  # latent frames taken from the real start (0: none)
+    rate: int  # mel frames per latent frame
+
+    @property
+    def positions(self) -> list[int]:
+        """First latent frame of each decoding window (one progress step each)."""
+        return list(range(0, self.latent_frames, self.window))
+
+    def describe(self, windows: list[dict], cfg: AudioConfig) -> dict:
+        """The track.json content: no segments and no joins, one continuous sequence."""
+        return {
+            "seconds": self.total_samples / cfg.sample_rate,
+            "samples": self.total_samples,
+            "sample_rate": cfg.sample_rate,
+            "kind": "sequence",
+            "latent_frames": self.latent_frames,
+            "start_seconds": round(
+                cfg.frames_to_seconds(min(self.total_frames, self.start_frames * self.rate)), 4
+            ),
+            "windows": windows,
+            "segments": [],
+            "joins": [],
+        }
+
+
+def plan_sequence(
+    seconds: float, cfg: AudioConfig, rate: int, start_frames: int = 0, window: int = 256
+) -> SequencePlan:
+    if seconds <= 0:
+        raise ValueError(f"seconds must be positive, got {seconds}")
+    total_samples = int(round(seconds * cfg.sample_rate))
+    if total_samples < cfg.hop_length:
+        raise ValueError(f"a track must last at least one hop ({cfg.frames_to_seconds(1):.3f} s)")
+    total_frames = math.ceil(total_samples / cfg.hop_length) + 1
+    latent = math.ceil(total_frames / rate)
+    return SequencePlan(
+        total_samples, total_frames, latent, window, min(start_frames, latent), rate
+    )
+
+
+def schedule(values: list, steps: int) -> torch.Tensor:
+    """Piecewise-linear path through ``values`` (k, ...) spread evenly over ``steps``:
+    (steps, ...). One value holds for the whole track."""
+    v = torch.as_tensor(np.asarray(values, dtype=np.float32))
+    if len(v) == 1 or steps == 1:
+        return v[:1].expand(steps, *v.shape[1:]).clone()
+    pos = torch.linspace(0, len(v) - 1, steps)
+    lo = pos.floor().long().clamp(max=len(v) - 2)
+    frac = (pos - lo).reshape(-1, *([1] * (v.dim() - 1)))
+    return v[lo] * (1 - frac) + v[lo + 1] * frac
+
+
+def render_sequence(
+    model,
+    prior,
+    cfg: AudioConfig,
+    plan: SequencePlan,
+    start_z: torch.Tensor | None,
+    temperature: torch.Tensor,
+    prior_cond: torch.Tensor | None,
+    decoder_cond: torch.Tensor | None,
+    n_iter: int = DEFAULT_ITERATIONS,
+    seed: int = 0,
+    chunk_frames: int = 1024,
+    device: torch.device | str = "cpu",
+) -> Iterator[np.ndarray | dict]:
+    """Yield the track's audio in blocks (float32, summing to plan.total_samples) and a dict
+    per decoding window.
+
+    The latent sequence is ``start_z`` (C, T0) (a real segment's latent means) continued by
+    the prior, one frame at a time from the GRU state after the start, with a temperature
+    (latent_frames,) and label embeddings (latent_frames, E) per frame (a schedule). It is
+    decoded in windows with ``model.context_frames()`` of latent context on both sides (the
+    same mel as one whole decode), and the mel is inverted as one stream. Memory is bounded by
+    one window and one inversion chunk, whatever the length.
+    """
+    C = model.cfg.latent_channels
+    ctx = model.context_frames()
+    gen = torch.Generator().manual_seed(seed)
+    inverter = StreamingInverter(
+        cfg,
+        chunk_frames=chunk_frames,
+        overlap_frames=min(64, chunk_frames // 4),
+        n_iter=n_iter,
+        seed=seed,
+        device=device,
+    )
+    T = plan.latent_frames
+    t0 = plan.start_frames
+
+    def cond_at(c: torch.Tensor | None, a: int, b: int) -> torch.Tensor | None:
+        return None if c is None else c[a:b].to(device)[None]
+
+    if t0:
+        start = start_z[:, :t0].to(device)[None]
+        state = prior.warm(start, cond=cond_at(prior_cond, 0, t0))
+    else:
+        state = prior.start(1)
+    frames = prior.stream(
+        state,
+        T - t0,
+        temperature[t0:],
+        cond=cond_at(prior_cond, t0, T),
+        generator=gen,
+    )
+    # buffer holds latent frames [buf_start, buf_start + buf.shape[-1]) of the sequence
+    buf = start_z[:, :t0].to(device) if t0 else torch.zeros(C, 0, device=device)
+    buf_start, made, emitted = 0, t0, 0
+    for w_start in plan.positions:
+        w_end = min(T, w_start + plan.window)
+        need = min(T, w_end + ctx)
+        new = [next(frames)[0] for _ in range(need - made)]
+        if new:
+            buf = torch.cat([buf, torch.stack(new, dim=-1)], dim=-1)
+            made = need
+        lo = max(0, w_start - ctx)
+        z = buf[:, lo - buf_start : need - buf_start]
+        with torch.no_grad():
+            mel = model.decode(
+                z[None], cond=cond_at(decoder_cond, lo, need), frames=(need - lo) * model.rate
+            )[0]
+        r = model.rate
+        mel = mel[:, (w_start - lo) * r : (w_end - lo) * r]
+        mel = mel[:, : max(0, plan.total_frames - w_start * r)]
+        power = normalized_to_power(mel, cfg)
+        for block in inverter.push(torch.sqrt(mel_power_to_linear_power(power, cfg))):
+            block = block[: plan.total_samples - emitted]
+            emitted += len(block)
+            if len(block):
+                yield block
+        yield {
+            "index": w_start // plan.window,
+            "start_seconds": round(cfg.frames_to_seconds(w_start * r), 4),
+            "end_seconds": round(
+                min(cfg.frames_to_seconds(w_end * r), plan.total_samples / cfg.sample_rate), 4
+            ),
+            "from": "start clip" if w_start < t0 else "prior",
+        }
+        keep_from = max(0, w_end - ctx)  # frames before this are never needed again
+        buf, buf_start = buf[:, keep_from - buf_start :], keep_from
+    for block in inverter.finish():
+        block = block[: plan.total_samples - emitted]
+        emitted += len(block)
+        if len(block):
+            yield block
+    if emitted < plan.total_samples:
+        yield np.zeros(plan.total_samples - emitted, dtype=np.float32)

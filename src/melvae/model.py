@@ -40,6 +40,8 @@ def _up(c_in: int, c_out: int) -> nn.Sequential:
 class MelVAE(nn.Module):
     """Conv encoder -> (mu, logvar) -> z -> conv decoder, optionally conditioned on a label."""
 
+    kind = "vector"
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
@@ -65,6 +67,15 @@ class MelVAE(nn.Module):
         rev = cfg.channels[::-1]
         self.decoder = nn.Sequential(*[_up(a, b) for a, b in zip(rev[:-1], rev[1:])])
         self.head = nn.ConvTranspose2d(rev[-1], 1, kernel_size=4, stride=2, padding=1)
+
+    # -- facts the inference core asks of every model kind (see seqmodel.SeqVAE) ----------
+    def pool(self, mu: torch.Tensor) -> torch.Tensor:
+        """(B, latent_dim) -> (B, latent_dim): already one vector per segment."""
+        return mu
+
+    def positions(self, mu: torch.Tensor) -> torch.Tensor:
+        """(B, latent_dim) -> (B, latent_dim): one latent position per segment."""
+        return mu
 
     def _condition(self, labels: torch.Tensor | None, batch: int) -> torch.Tensor | None:
         if self.label_embedding is None:
@@ -92,8 +103,9 @@ class MelVAE(nn.Module):
         z: torch.Tensor,
         labels: torch.Tensor | None = None,
         cond: torch.Tensor | None = None,
+        frames: int | None = None,
     ) -> torch.Tensor:
-        """z (B, latent_dim) -> mel (B, n_mels, T) in [0, 1].
+        """z (B, latent_dim) -> mel (B, n_mels, T) in [0, 1] (``frames``: always T here).
 
         A conditional model takes label indices (B,), or ``cond``: label embeddings
         (B, label_embedding_dim) given directly, e.g. a blend of two labels' embeddings.
@@ -121,6 +133,15 @@ class MelVAE(nn.Module):
         return self.decode(z, labels), mu, logvar
 
 
+def build_model(cfg: ModelConfig) -> nn.Module:
+    """The autoencoder of ``cfg.kind``: SeqVAE (sequence) or MelVAE (vector)."""
+    if cfg.kind == "sequence":
+        from melvae.seqmodel import SeqVAE
+
+        return SeqVAE(cfg)
+    return MelVAE(cfg)
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -130,12 +151,12 @@ class LossTerms:
     total: torch.Tensor  # scalar, what is minimised
     recon: torch.Tensor  # scalar, summed squared error per segment, batch mean
     kl: torch.Tensor  # scalar, KL summed over latent dims, batch mean
-    kl_per_dim: torch.Tensor  # (latent_dim,), batch mean
+    kl_per_dim: torch.Tensor  # (latent_dim,) or (latent_channels, frames), batch mean
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, sigma^2) || N(0, 1)) per sample and dimension:
-    1/2 (mu^2 + sigma^2 - log sigma^2 - 1). Shape (B, latent_dim)."""
+    1/2 (mu^2 + sigma^2 - log sigma^2 - 1). Same shape as mu."""
     return 0.5 * (mu.square() + logvar.exp() - logvar - 1.0)
 
 

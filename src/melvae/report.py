@@ -258,7 +258,13 @@ def _model_facts(model: Melvae, run_dir: Path, saved: dict, data_dir: Path | Non
     weights = sum(p.numel() for p in model.model.parameters())
     rows: list[tuple[str, Any]] = [
         ("run folder", str(run_dir.resolve())),
-        ("latent size", model.latent_dim),
+        ("model kind", model.kind),
+        (
+            "latent size",
+            model.latent_dim
+            if model.kind == "vector"
+            else f"{model.latent_dim} channels every {model.model.rate} frames",
+        ),
         ("conditional", model.model.cfg.conditional),
         ("labels", ", ".join(model.labels) or "none (unlabelled data)"),
         ("weights", f"{weights:,}"),
@@ -439,13 +445,13 @@ def build_report(
     # Latent space.
     latent_parts = []
     map_info = None
-    grid_n = grid if model.latent_dim == 2 and grid and grid > 0 else None
+    grid_n = grid if model.has_plane and grid and grid > 0 else None
     if data is not None:
         map_info = latent_map(model, data, out / "latent_map.png", grid=grid_n, seed=seed)
         what = (
             "the latent plane; dashed circles: 1 and 2 sigma of the prior"
             + ("; grey lattice: the cells of the latent grid" if grid_n else "")
-            if model.latent_dim == 2
+            if model.has_plane
             else "a PCA projection"
             + (" and a t-SNE embedding" if "tsne" in map_info["panels"] else "")
         )

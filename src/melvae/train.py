@@ -19,9 +19,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import csv
+import dataclasses
 import logging
 import math
 import signal
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -31,17 +33,23 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from melvae.checkpoint import BEST, LAST, RUN_CONFIG, Checkpoint, read_run_config, save_checkpoint
-from melvae.config import ModelConfig, TrainConfig, write_json
+from melvae.config import SEQUENCE_CHANNELS, ModelConfig, TrainConfig, write_json
 from melvae.dataset import MelDataset, track_split
 from melvae.errors import MelvaeError
-from melvae.model import MelVAE, active_units, vae_loss
+from melvae.model import active_units, build_model, vae_loss
+from melvae.progress import interactive
 
 HISTORY = "history.csv"
 CURVES = "curves.png"
 RESUME = "resume.ckpt"
+# What --resume takes from the new command line: the length of the run, which resuming is
+# meant to extend, and the machine's settings (it may go on on another machine). Every other
+# training setting is the run's own (config.json).
+RESUME_MAY_CHANGE = ("epochs", "max_minutes", "devices", "strategy", "num_workers")
 
 
 class VAETask(pl.LightningModule):
@@ -49,8 +57,9 @@ class VAETask(pl.LightningModule):
 
     def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig):
         super().__init__()
-        self.model = MelVAE(model_cfg)
+        self.model = build_model(model_cfg)
         self.train_cfg = train_cfg
+        self.minutes = train_cfg.autoencoder_minutes(model_cfg.kind)
 
     def beta_now(self) -> float:
         cfg = self.train_cfg
@@ -110,8 +119,8 @@ class VAETask(pl.LightningModule):
         total = max(1, self.trainer.estimated_stepping_batches)
         done = step / total
         timer = next((c for c in self.trainer.callbacks if isinstance(c, pl.callbacks.Timer)), None)
-        if self.train_cfg.max_minutes and timer is not None:
-            done = max(done, timer.time_elapsed("train") / (60.0 * self.train_cfg.max_minutes))
+        if self.minutes and timer is not None:
+            done = max(done, timer.time_elapsed("train") / (60.0 * self.minutes))
         return min(1.0, done)
 
     def _cosine_factor(self, step: int) -> float:
@@ -121,11 +130,20 @@ class VAETask(pl.LightningModule):
 
 class RunFolder(pl.Callback):
     """Writes history.csv, curves.png, best.pt and last.pt; keeps the best score across
-    --resume (its state is stored in Lightning's checkpoint)."""
+    --resume (its state is stored in Lightning's checkpoint). ``log_epochs``: print one line
+    per epoch to stderr, in place of Lightning's bar where none can be drawn (a log file)."""
 
-    def __init__(self, run_dir: Path, audio, labels: list[str], train_set, monitor: str):
+    def __init__(
+        self,
+        run_dir: Path,
+        audio,
+        labels: list[str],
+        train_set,
+        monitor: str,
+        log_epochs: bool = False,
+    ):
         self.run_dir, self.audio, self.labels = run_dir, audio, labels
-        self.train_set, self.monitor = train_set, monitor
+        self.train_set, self.monitor, self.log_epochs = train_set, monitor, log_epochs
         self.best_score = math.inf
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_info: dict[str, Any] = {}
@@ -167,6 +185,15 @@ class RunFolder(pl.Callback):
             },
         }
         _append_history(self.run_dir / HISTORY, row)
+        if self.log_epochs:
+            losses = ", ".join(
+                f"{k} {row[k]:.4g}" for k in ("train_loss", "val_loss") if math.isfinite(row[k])
+            )
+            print(
+                f"epoch {epoch + 1}/{trainer.max_epochs}: {losses}, {row['seconds']} s",
+                file=sys.stderr,
+                flush=True,
+            )
         score = metrics.get(self.monitor, math.inf)
         info = {"epoch": epoch + 1, **{k: v for k, v in row.items() if k != "epoch"}}
         if score < self.best_score:
@@ -177,15 +204,23 @@ class RunFolder(pl.Callback):
         self._save(LAST, task.model, info, centroids=False)
         plot_history(self.run_dir / HISTORY, self.run_dir / CURVES)
 
-    def finalize(self, model: MelVAE) -> None:
-        """Rewrite best.pt and last.pt with each label's latent centroid."""
+    def best_model(self, model: nn.Module) -> nn.Module:
+        """A copy of ``model`` with the best epoch's weights (``model`` itself if none)."""
+        if self.best_state is None:
+            return model
+        best = copy.deepcopy(model)
+        best.load_state_dict(self.best_state)
+        return best
+
+    def finalize(self, model: nn.Module, prior=None, prior_info: dict | None = None) -> None:
+        """Rewrite best.pt and last.pt with each label's latent centroid, and best.pt with the
+        prior (trained on the best weights' latents, so it belongs to best.pt only)."""
         # After Ctrl-C these are the weights of the interrupted epoch, and say so.
         info = {**self._last_info(), "finished": not self.interrupted}
         self._save(LAST, model, info, centroids=True)
         if self.best_state is not None:
-            best = copy.deepcopy(model)
-            best.load_state_dict(self.best_state)
-            self._save(BEST, best, self.best_info, centroids=True)
+            best_info = {**self.best_info, **(prior_info or {})}
+            self._save(BEST, self.best_model(model), best_info, centroids=True, prior=prior)
 
     def _last_info(self) -> dict[str, Any]:
         path = self.run_dir / HISTORY
@@ -195,27 +230,33 @@ class RunFolder(pl.Callback):
             rows = list(csv.DictReader(fh))
         return {"epoch": int(rows[-1]["epoch"])} if rows else {}
 
-    def _save(self, name: str, model: MelVAE, info: dict, centroids: bool) -> None:
+    def _save(self, name: str, model: nn.Module, info: dict, centroids: bool, prior=None) -> None:
         cents = label_centroids(model, self.train_set, len(self.labels)) if centroids else None
         save_checkpoint(
             self.run_dir / name,
             Checkpoint(
-                model=model, audio=self.audio, labels=self.labels, label_centroids=cents, info=info
+                model=model,
+                audio=self.audio,
+                labels=self.labels,
+                label_centroids=cents,
+                info=info,
+                prior=prior,
             ),
         )
 
 
 @torch.no_grad()
 def label_centroids(
-    model: MelVAE, data, n_labels: int, batch_size: int = 32
+    model: nn.Module, data, n_labels: int, batch_size: int = 32
 ) -> torch.Tensor | None:
-    """Mean latent mean of each label's segments: (n_labels, latent_dim), or None."""
+    """Mean (time-pooled) latent mean of each label's segments: (n_labels, latent size), or
+    None."""
     if n_labels == 0:
         return None
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    sums = torch.zeros(n_labels, model.cfg.latent_dim)
+    sums = torch.zeros(n_labels, model.cfg.latent_size)
     counts = torch.zeros(n_labels)
     for mel, labels in DataLoader(data, batch_size=batch_size):
         keep = labels >= 0
@@ -223,7 +264,7 @@ def label_centroids(
             continue
         mel, labels = mel[keep].to(device), labels[keep]
         mu, _ = model.encode(mel, labels.to(device) if model.cfg.conditional else None)
-        sums.index_add_(0, labels, mu.cpu())
+        sums.index_add_(0, labels, model.pool(mu).cpu())
         counts.index_add_(0, labels, torch.ones(len(labels)))
     model.train(was_training)
     return sums / counts.clamp(min=1).unsqueeze(1)
@@ -303,8 +344,15 @@ def train(
     resume: bool = False,
     device: str = "auto",
     progress: bool = True,
+    kind: str = "vector",
+    latent_channels: int = 16,
+    rate: int = 4,
 ) -> TrainResult:
-    """Train a VAE on a preprocessed dataset folder; writes the run folder described above."""
+    """Train a VAE on a preprocessed dataset folder; writes the run folder described above.
+
+    kind "sequence": the time-resolved model (latent_channels every ``rate`` frames), then its
+    prior on the rest of the time budget (``train_cfg.prior_fraction`` of --max-minutes);
+    kind "vector": one ``latent_dim`` vector per segment."""
     data_dir, run_dir = Path(data_dir), Path(run_dir)
     t0 = time.perf_counter()
     accelerator, devices = _lightning_device(device, train_cfg.devices)
@@ -314,21 +362,32 @@ def train(
             raise MelvaeError(f"nothing to resume in {run_dir} (no {RUN_CONFIG})")
         saved = read_run_config(run_dir)
         model_cfg = ModelConfig.from_dict(saved["model"])
-        keep = {"epochs": train_cfg.epochs, "max_minutes": train_cfg.max_minutes}
-        train_cfg = TrainConfig.from_dict({**saved["train"], **keep})
+        saved_cfg = TrainConfig.from_dict(saved["train"])
+        _refuse_changed_settings(train_cfg, saved_cfg)
+        keep = {name: getattr(train_cfg, name) for name in RESUME_MAY_CHANGE}
+        train_cfg = dataclasses.replace(saved_cfg, **keep)
         data = MelDataset(data_dir, labels=saved["labels"])
         if data.audio.to_dict() != saved["audio"]:
             raise MelvaeError(f"{data_dir} has other audio parameters than the run being resumed")
     else:
         if train_cfg.conditional and not data.labels:
             raise MelvaeError("--conditional needs labelled data (a genre/track.wav layout)")
+        default_channels = SEQUENCE_CHANNELS if kind == "sequence" else None
         model_cfg = ModelConfig(
             n_mels=data.audio.n_mels,
             n_frames=data.audio.segment_frames,
             latent_dim=latent_dim,
             n_labels=len(data.labels) if train_cfg.conditional else 0,
-            **({"channels": tuple(channels)} if channels else {}),
+            kind=kind,
+            latent_channels=latent_channels,
+            rate=rate,
+            **(
+                {"channels": tuple(channels or default_channels)}
+                if channels or default_channels
+                else {}
+            ),
         )
+        train_cfg = train_cfg.for_kind(kind)
         run_dir.mkdir(parents=True, exist_ok=True)
         for stale in (HISTORY, RESUME, BEST, LAST, CURVES):  # never mix two runs' files
             (run_dir / stale).unlink(missing_ok=True)
@@ -364,7 +423,11 @@ def train(
     monitor = "val_loss" if val_idx else "train_loss"
 
     task = VAETask(model_cfg, train_cfg)
-    folder = RunFolder(run_dir, data.audio, data.labels, train_set, monitor)
+    # Lightning's bar redraws with \r: on a terminal only; in a log, one line per epoch.
+    draw_bar = progress and interactive()
+    folder = RunFolder(
+        run_dir, data.audio, data.labels, train_set, monitor, log_epochs=progress and not draw_bar
+    )
     resume_ckpt = pl.callbacks.ModelCheckpoint(
         dirpath=run_dir,
         filename=Path(RESUME).stem,
@@ -384,10 +447,10 @@ def train(
             devices=devices,
             strategy=train_cfg.strategy,
             max_epochs=train_cfg.epochs,
-            max_time=timedelta(minutes=train_cfg.max_minutes) if train_cfg.max_minutes else None,
+            max_time=timedelta(minutes=task.minutes) if task.minutes else None,
             callbacks=[folder, resume_ckpt],
             logger=False,
-            enable_progress_bar=progress,
+            enable_progress_bar=draw_bar,
             enable_model_summary=False,
             num_sanity_val_steps=0,
             limit_val_batches=1.0 if val_loader is not None else 0,
@@ -403,8 +466,13 @@ def train(
             if not folder.interrupted:
                 raise
             signal.signal(signal.SIGINT, signal.default_int_handler)
+    prior, prior_info = None, None
     if trainer.is_global_zero:
-        folder.finalize(task.model)
+        if model_cfg.kind == "sequence" and not folder.interrupted:
+            prior, prior_info = _train_prior(
+                folder.best_model(task.model), data, train_idx, val_idx, train_cfg, progress
+            )
+        folder.finalize(task.model, prior, prior_info)
     mu = _latent_means(task.model, train_set)
     return TrainResult(
         run_dir=run_dir,
@@ -415,6 +483,46 @@ def train(
         interrupted=folder.interrupted,
         seconds=time.perf_counter() - t0,
         rank=trainer.global_rank,
+    )
+
+
+def _refuse_changed_settings(given: TrainConfig, saved: TrainConfig) -> None:
+    """Raise if ``given`` (the --resume call's settings) asks for another value of a setting
+    than the run has, other than RESUME_MAY_CHANGE. A setting at its default counts as not
+    given (so a default asked for explicitly goes unnoticed); beta None is the default."""
+    default = TrainConfig()
+    changed = [
+        f"{f.name} is {getattr(saved, f.name)} in the run, {getattr(given, f.name)} given"
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in RESUME_MAY_CHANGE
+        and getattr(given, f.name) != getattr(default, f.name)
+        and getattr(given, f.name) != getattr(saved, f.name)
+    ]
+    if changed:
+        it = "it" if len(changed) == 1 else "them"
+        raise MelvaeError(
+            f"--resume keeps the run's settings: {'; '.join(changed)}; "
+            f"start a new run to change {it}"
+        )
+
+
+def _train_prior(model, data, train_idx, val_idx, train_cfg: TrainConfig, progress: bool):
+    """The sequence kind's second stage: its prior, on the best weights' latent sequences."""
+    from melvae.train_prior import fit_prior
+
+    minutes = None
+    if train_cfg.max_minutes:
+        minutes = train_cfg.max_minutes - train_cfg.autoencoder_minutes("sequence")
+    return fit_prior(
+        model,
+        data,
+        train_idx,
+        val_idx,
+        n_labels=len(data.labels),
+        epochs=train_cfg.prior_epochs,
+        minutes=minutes,
+        seed=train_cfg.seed,
+        progress=progress,
     )
 
 
@@ -439,14 +547,14 @@ def _quiet_lightning():
 
 
 @torch.no_grad()
-def _latent_means(model: MelVAE, data, limit: int = 512) -> torch.Tensor:
+def _latent_means(model: nn.Module, data, limit: int = 512) -> torch.Tensor:
     model.eval()
     device = next(model.parameters()).device
     mus = []
     seen = 0
     for mel, labels in DataLoader(data, batch_size=32):
         labels_in = labels.to(device) if model.cfg.conditional else None
-        mus.append(model.encode(mel.to(device), labels_in)[0].cpu())
+        mus.append(model.positions(model.encode(mel.to(device), labels_in)[0]).cpu())
         seen += len(mel)
         if seen >= limit:
             break

@@ -127,13 +127,14 @@ def make_data(folder, quick: bool) -> str:
     from pathlib import Path
 
     from melvae.config import AudioConfig
+    from melvae.layout import SUMMARY
     from melvae.preprocess import preprocess
     from melvae.synth import synthesize_dataset
 
     tracks, seconds = (2, 20.0) if quick else (4, 30.0)
     folder = Path(folder)
     data = folder / f"data-{tracks}x{seconds:g}"
-    if not (data / "summary.json").exists():
+    if not (data / SUMMARY).exists():
         synthesize_dataset(folder / "audio", tracks_per_style=tracks, seconds=seconds, seed=0)
         cfg = AudioConfig()
         preprocess(folder / "audio", data, cfg, hop_seconds=cfg.segment_seconds / 4, progress=False)

@@ -33,16 +33,19 @@ KINDS = ("sequence", "vector")
 
 def _dataset(audio_dir: Path, out: Path) -> Path:
     from melvae.config import AudioConfig
+    from melvae.layout import MELS
     from melvae.preprocess import preprocess
 
-    if not (out / "mels.npy").is_file():
+    if not (out / MELS).is_file():
         preprocess(audio_dir, out, AudioConfig(), progress=False)
     return out
 
 
 def _segments_per_second(run: Path, train_segments: int) -> float:
     """Training throughput from history.csv: segments seen / seconds in training epochs."""
-    with open(run / "history.csv", newline="") as fh:
+    from melvae.layout import HISTORY
+
+    with open(run / HISTORY, newline="") as fh:
         rows = list(csv.DictReader(fh))
     seconds = sum(float(r["seconds"]) for r in rows)
     return len(rows) * train_segments / max(seconds, 1e-9)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from melvae.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from melvae.config import CHECKPOINT_FORMAT_VERSION, ModelConfig
+from melvae.config import CHECKPOINT_FORMAT_VERSION, ModelConfig, TrainConfig
 from melvae.errors import MelvaeError
 from melvae.model import MelVAE
 
@@ -46,6 +46,22 @@ def test_loads_with_weights_only(tmp_path):
     save_checkpoint(tmp_path / "m.pt", Checkpoint(_model(), TINY_AUDIO, []))
     payload = torch.load(tmp_path / "m.pt", weights_only=True)
     assert payload["format_version"] == CHECKPOINT_FORMAT_VERSION
+
+
+def test_train_config_travels_and_is_optional(tmp_path):
+    train = TrainConfig(epochs=3, val_fraction=0.25, seed=7)
+    save_checkpoint(
+        tmp_path / "m.pt", Checkpoint(_model(), TINY_AUDIO, [], train_config=train.to_dict())
+    )
+    loaded = load_checkpoint(tmp_path / "m.pt")
+    assert TrainConfig.from_dict(loaded.train_config) == train  # enough to rebuild the split
+
+    payload = torch.load(tmp_path / "m.pt", weights_only=True)
+    del payload["train_config"]  # a checkpoint written before the key existed
+    torch.save(payload, tmp_path / "old.pt")
+    assert load_checkpoint(tmp_path / "old.pt").train_config is None
+    save_checkpoint(tmp_path / "none.pt", Checkpoint(_model(), TINY_AUDIO, []))
+    assert load_checkpoint(tmp_path / "none.pt").train_config is None
 
 
 def test_run_folder_resolves_to_best(tmp_path):

@@ -15,7 +15,8 @@ import torch
 from melvae.config import AudioConfig, assert_same_audio
 from melvae.dataset import MelDataset, SegmentInfo, read_audio_config, track_split
 from melvae.errors import MelvaeError
-from melvae.preprocess import AUDIO_CONFIG, MANIFEST, MELS, preprocess
+from melvae.layout import AUDIO_CONFIG, MANIFEST, MELS
+from melvae.preprocess import preprocess
 
 from .conftest import TINY_AUDIO, tone_track
 

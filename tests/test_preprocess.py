@@ -14,14 +14,8 @@ from melvae.config import DATASET_FORMAT_VERSION, AudioConfig
 from melvae.dataset import read_audio_config
 from melvae.errors import MelvaeError
 from melvae.features import log_mel_np
-from melvae.preprocess import (
-    AUDIO_CONFIG,
-    MANIFEST,
-    MELS,
-    SUMMARY,
-    label_for,
-    preprocess,
-)
+from melvae.layout import AUDIO_CONFIG, MANIFEST, MELS, SUMMARY
+from melvae.preprocess import label_for, preprocess
 from melvae.synth import synthesize
 
 from .conftest import TINY_AUDIO, tone_track, write_music_folder

@@ -1,4 +1,5 @@
 import csv
+import json
 import math
 import shutil
 
@@ -31,6 +32,8 @@ def test_run_folder_contents(tiny_run):
     assert best.labels == ["high", "low"]
     assert best.label_centroids.shape == (2, 4)
     assert not best.model.training
+    saved = json.loads((tiny_run / "config.json").read_text())
+    assert best.train_config == saved["train"]  # the split rebuilds without config.json
 
 
 def test_resume_continues_where_it_stopped(tiny_run, tiny_data, tmp_path):

@@ -8,8 +8,8 @@ Importing the package is cheap (no torch); :func:`load` brings in the model.
 """
 
 from melvae.errors import MelvaeError
+from melvae.version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["MelvaeError", "__version__", "load"]
 
 

@@ -19,11 +19,11 @@ import torch
 
 from melvae.api import Melvae
 from melvae.audio import load_audio, write_audio
-from melvae.checkpoint import read_run_config
 from melvae.config import assert_same_audio
 from melvae.dataset import MelDataset, split_for_run
 from melvae.errors import MelvaeError
 from melvae.inversion import DEFAULT_ITERATIONS
+from melvae.layout import read_run_config
 from melvae.plots import save_grid_png, save_mel_stack_png, save_scatter_png
 
 __all__ = [

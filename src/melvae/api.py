@@ -22,7 +22,7 @@ import torch
 from melvae import inversion
 from melvae.audio import load_audio, resample
 from melvae.checkpoint import load_checkpoint
-from melvae.config import AudioConfig, write_json
+from melvae.config import AudioConfig, jsonable, write_json
 from melvae.errors import MelvaeError
 from melvae.features import log_mel
 from melvae.generate import crossfade_concat, sample_latents, slerp
@@ -603,8 +603,6 @@ class Melvae:
     ) -> dict:
         """Stream a long track to ``path`` (.wav or .flac) in bounded memory, and its
         description to ``path`` with a .json suffix; returns that description."""
-        import json
-
         import soundfile as sf
 
         from melvae.progress import progress_bar
@@ -635,7 +633,7 @@ class Melvae:
         info = describe_track(plan, segments, self.audio)
         info["clipped_samples"] = clipped
         info["settings"] = {"seconds": seconds, **kwargs, **(settings or {})}
-        info = json.loads(json.dumps(info, default=str))  # paths and the like as strings
+        info = jsonable(info)  # paths and the like as strings
         write_json(path.with_suffix(".json"), info)  # atomic, like every other JSON we write
         return info
 

@@ -14,14 +14,15 @@ A checkpoint is a ``torch.save`` dict of tensors and plain Python values, loaded
     prior_config     dict -> PriorConfig, or None (sequence kind: the learned prior)
     prior_state_dict the prior's weights, or None
     info             dict, free-form (epoch, validation loss, ...)
+    train_config     dict -> TrainConfig, or None: the run's training settings (its
+                     validation split among them), so the checkpoint needs no config.json
 
 Format 2 added the sequence kind and its prior; a format-1 file (always the vector kind)
-still loads.
+still loads. ``train_config`` is optional: a file written before it loads with None.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,17 +30,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from melvae import __version__
 from melvae.config import CHECKPOINT_FORMAT_VERSION, AudioConfig, ModelConfig, PriorConfig
 from melvae.errors import MelvaeError
+from melvae.layout import BEST, LAST
 from melvae.model import build_model
 from melvae.prior import LatentPrior
+from melvae.version import __version__
 
 READABLE_FORMATS = (1, CHECKPOINT_FORMAT_VERSION)
-
-BEST = "best.pt"
-LAST = "last.pt"
-RUN_CONFIG = "config.json"  # a run folder's settings, written by melvae.train
 
 
 @dataclass
@@ -50,6 +48,7 @@ class Checkpoint:
     label_centroids: torch.Tensor | None = None
     info: dict[str, Any] = field(default_factory=dict)
     prior: LatentPrior | None = None
+    train_config: dict[str, Any] | None = None  # TrainConfig.to_dict() of the run
 
 
 def save_checkpoint(path: Path | str, ckpt: Checkpoint) -> Path:
@@ -67,6 +66,7 @@ def save_checkpoint(path: Path | str, ckpt: Checkpoint) -> Path:
         "prior_config": None if ckpt.prior is None else ckpt.prior.cfg.to_dict(),
         "prior_state_dict": None if ckpt.prior is None else _cpu_state(ckpt.prior),
         "info": dict(ckpt.info),
+        "train_config": None if ckpt.train_config is None else dict(ckpt.train_config),
     }
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
@@ -122,21 +122,5 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> Che
         labels=list(payload["labels"]),
         label_centroids=payload.get("label_centroids"),
         info=dict(payload.get("info") or {}),
+        train_config=payload.get("train_config"),
     )
-
-
-def read_run_config(run_dir: Path | str) -> dict[str, Any]:
-    """A run folder's config.json (the folder beside a checkpoint file is used when given one):
-    dataset path, labels, and the audio, model and training settings."""
-    run_dir = Path(run_dir)
-    folder = run_dir if run_dir.is_dir() else run_dir.parent
-    path = folder / RUN_CONFIG
-    if not path.is_file():
-        raise MelvaeError(f"{folder} holds no {RUN_CONFIG}: is it a run folder of `melvae train`?")
-    try:
-        config = json.loads(path.read_text())
-    except ValueError as exc:
-        raise MelvaeError(f"{path} is not valid JSON: {exc}") from None
-    if "train" not in config:
-        raise MelvaeError(f"{path} records no training settings")
-    return config

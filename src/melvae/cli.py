@@ -10,9 +10,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from melvae import __version__
-from melvae.config import DEFAULT_KIND, MODEL_KINDS  # config.py imports no torch
+from melvae.config import (  # config.py imports no torch
+    DEFAULT_ITERATIONS,
+    DEFAULT_KIND,
+    MODEL_KINDS,
+    bars_to_seconds,
+)
 from melvae.errors import MelvaeError
+from melvae.version import __version__
 
 
 def _positive_int(text: str) -> int:
@@ -75,8 +80,8 @@ def _add_inversion(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--iterations",
         type=_positive_int,
-        default=32,  # melvae.inversion.DEFAULT_ITERATIONS (not imported: it would load torch)
-        help="fast Griffin-Lim iterations (default: 32)",
+        default=DEFAULT_ITERATIONS,
+        help=f"fast Griffin-Lim iterations (default: {DEFAULT_ITERATIONS})",
     )
 
 
@@ -101,7 +106,7 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
     if hop is None and args.hop_bars is not None:
         if args.bpm is None:
             raise MelvaeError("--hop-bars needs --bpm")
-        hop = args.hop_bars * 4 * 60 / args.bpm
+        hop = bars_to_seconds(args.hop_bars, args.bpm)
     summary = preprocess(
         args.audio_dir,
         args.output,

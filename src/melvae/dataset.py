@@ -12,7 +12,7 @@ import torch
 
 from melvae.config import DATASET_FORMAT_VERSION, AudioConfig
 from melvae.errors import MelvaeError
-from melvae.preprocess import AUDIO_CONFIG, MANIFEST, MELS
+from melvae.layout import AUDIO_CONFIG, MANIFEST, MELS
 
 
 @dataclass(frozen=True)

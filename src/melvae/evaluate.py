@@ -34,12 +34,19 @@ import numpy as np
 import torch
 
 from melvae.audio import load_audio
-from melvae.checkpoint import read_run_config
-from melvae.config import AudioConfig, assert_same_audio, write_json
+from melvae.config import (
+    DEFAULT_ITERATIONS,
+    AudioConfig,
+    assert_same_audio,
+    bar_bpm,
+    jsonable,
+    write_json,
+)
 from melvae.dataset import MelDataset, split_for_run
 from melvae.errors import MelvaeError
 from melvae.features import log_mel, stft
 from melvae.inversion import griffin_lim, mel_to_magnitude
+from melvae.layout import AUDIO_CONFIG, read_run_config, same_path
 from melvae.metrics import (
     audio_embedding,
     diversity,
@@ -59,7 +66,6 @@ from melvae.metrics import (
     windowed_tempo_bpm,
 )
 from melvae.model import active_units, kl_divergence
-from melvae.preprocess import AUDIO_CONFIG
 
 SPLITS = ("val", "train", "all")
 MAX_SEGMENTS = 64  # held-out segments evaluated by default (a seeded subsample)
@@ -120,7 +126,7 @@ def evaluate(
     split: str = "val",
     n_generate: int | None = None,
     longform: Path | str | None = None,
-    n_iter: int = 32,
+    n_iter: int = DEFAULT_ITERATIONS,
     seed: int = 0,
     device: str | None = None,
     progress: bool = True,
@@ -236,7 +242,7 @@ def evaluate(
     result["settings"] = {
         "run_dir": str(run_dir),
         "data_dir": str(data_dir),
-        "same_dataset_as_training": _same_path(data_dir, run_config.get("data_dir")),
+        "same_dataset_as_training": same_path(data_dir, run_config.get("data_dir")),
         "split": split,
         "segments": len(chosen),
         "tracks": len(set(tracks)),
@@ -250,16 +256,10 @@ def evaluate(
     result["generation"] = section_gen
     if section_long is not None:
         result["longform"] = section_long
-    return _plain(result)
+    return jsonable(result)  # numpy scalars as Python numbers; nan stays nan
 
 
 # -- inputs ------------------------------------------------------------------------------------
-
-
-def _same_path(a, b) -> bool:
-    if a is None or b is None:
-        return False
-    return Path(a).resolve() == Path(b).resolve()
 
 
 def _original_audio(
@@ -557,7 +557,7 @@ def _longform(track: Path, cfg: AudioConfig) -> dict[str, Any]:
     except ValueError as exc:
         section["tempo_stability_skipped"] = str(exc)
     if meta.get("bar_seconds") and tempi.size:
-        section["target_bpm"] = 240.0 / float(meta["bar_seconds"])
+        section["target_bpm"] = bar_bpm(float(meta["bar_seconds"]))
         section["tempo_error_bpm"] = abs(section["tempo_bpm"] - section["target_bpm"])
     clarity = pulse_clarity(audio, cfg)
     if np.isfinite(clarity):
@@ -581,33 +581,11 @@ def _longform(track: Path, cfg: AudioConfig) -> dict[str, Any]:
 # -- output ------------------------------------------------------------------------------------
 
 
-def _plain(value):
-    """numpy scalars -> Python numbers, recursively (json can write the result)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _json_safe(value):
-    """Non-finite floats -> None: strict JSON has no NaN or Infinity."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def write_metrics(result: dict[str, Any], path: Path | str) -> Path:
     """Write the result as JSON (atomically; null where a value is not finite)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, _json_safe(_plain(result)))
+    write_json(path, jsonable(result, nonfinite="null"))  # strict JSON has no NaN
     return path
 
 

@@ -29,11 +29,7 @@ import numpy as np
 from melvae.audio import find_audio_files
 from melvae.config import DATASET_FORMAT_VERSION, AudioConfig, write_json
 from melvae.errors import MelvaeError
-
-MELS = "mels.npy"
-MANIFEST = "manifest.csv"
-AUDIO_CONFIG = "audio_config.json"
-SUMMARY = "summary.json"
+from melvae.layout import AUDIO_CONFIG, MANIFEST, MELS, SUMMARY
 
 SILENT_FILE_PEAK = 1e-4  # -80 dBFS: a file whose peak stays below is skipped as silent
 SILENT_SEGMENT_RMS = 1e-3  # -60 dBFS: segments quieter than this are dropped

@@ -24,7 +24,6 @@ from urllib.parse import quote
 
 import numpy as np
 
-from melvae import __version__
 from melvae.analysis import (
     decoded_grid,
     latent_map,
@@ -33,13 +32,12 @@ from melvae.analysis import (
 )
 from melvae.api import Melvae
 from melvae.audio import write_audio
-from melvae.checkpoint import RUN_CONFIG
+from melvae.config import DEFAULT_ITERATIONS, jsonable
 from melvae.errors import MelvaeError
+from melvae.layout import AUDIO_CONFIG, CURVES, HISTORY, read_run_config, same_path
 from melvae.plots import save_grid_png, save_mel_png
-from melvae.preprocess import AUDIO_CONFIG
+from melvae.version import __version__
 
-CURVES = "curves.png"  # written by melvae.train into the run folder
-HISTORY = "history.csv"
 INDEX = "index.html"
 SUBFOLDERS = ("reconstructions", "generated", "grid")
 
@@ -192,20 +190,6 @@ def _metrics_html(metrics: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_jsonable(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
-    if isinstance(value, (np.integer, np.floating)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
-
-
 # -- pieces of the page ---------------------------------------------------------------------
 def _player(label: str, path: Path, root: Path) -> str:
     return (
@@ -235,21 +219,6 @@ def _history_epochs(run_dir: Path) -> int | None:
         return None
     with open(path, newline="") as fh:
         return sum(1 for _ in csv.DictReader(fh))
-
-
-def _run_config(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / RUN_CONFIG
-    try:
-        return json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _same_path(a: Path | str, b: Path | str) -> bool:
-    try:
-        return Path(a).resolve() == Path(b).resolve()
-    except OSError:
-        return False
 
 
 def _model_facts(model: Melvae, run_dir: Path, saved: dict, data_dir: Path | None) -> list:
@@ -306,7 +275,7 @@ def build_report(
     metrics: dict[str, dict[str, Any]] | None = None,
     n_generate: int = 4,
     grid: int = 6,
-    n_iter: int = 32,
+    n_iter: int = DEFAULT_ITERATIONS,
     seed: int = 0,
     n_reconstruct: int = 4,
     device: str | None = None,
@@ -323,10 +292,10 @@ def build_report(
     data-dependent sections say so. ``n_iter``: Griffin-Lim iterations for every clip.
     """
     run_dir, out = Path(run_dir), Path(out_dir)
-    if _same_path(run_dir, out):
+    if same_path(run_dir, out):
         raise MelvaeError("write the report into its own folder, not the run folder")
     model = Melvae.load(run_dir, device=device)
-    saved = _run_config(run_dir)
+    saved = read_run_config(run_dir, required=False)
     data = _resolve_data_dir(data_dir, saved)
     cfg = model.audio
 
@@ -364,7 +333,7 @@ def build_report(
     if data is not None and n_reconstruct > 0:
         pick: str | list[int] = "even"
         where = "evenly spaced segments of the dataset"
-        if saved.get("data_dir") and _same_path(saved["data_dir"], data):
+        if saved.get("data_dir") and same_path(saved["data_dir"], data):
             val = validation_indices(run_dir, data)
             if val:
                 pick, where = val, "validation segments (tracks the model never trained on)"
@@ -470,7 +439,7 @@ def build_report(
         ("latent", "Latent space", '<div class="side">' + "".join(latent_parts) + "</div>")
     )
 
-    (out / "report.json").write_text(json.dumps(_jsonable(facts), indent=2) + "\n")
+    (out / "report.json").write_text(json.dumps(jsonable(facts, nonfinite="str"), indent=2) + "\n")
     page = _page(run_dir.resolve().name, facts["created"], sections, has_grid=bool(grid_n))
     tmp = out / f".{INDEX}.tmp"
     tmp.write_text(page, encoding="utf-8")

@@ -36,16 +36,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from melvae.checkpoint import BEST, LAST, RUN_CONFIG, Checkpoint, read_run_config, save_checkpoint
+from melvae.checkpoint import Checkpoint, save_checkpoint
 from melvae.config import SEQUENCE_CHANNELS, ModelConfig, TrainConfig, write_json
 from melvae.dataset import MelDataset, track_split
 from melvae.errors import MelvaeError
+from melvae.layout import BEST, CURVES, HISTORY, LAST, RESUME, RUN_CONFIG, read_run_config
 from melvae.model import active_units, build_model, vae_loss
 from melvae.progress import interactive
 
-HISTORY = "history.csv"
-CURVES = "curves.png"
-RESUME = "resume.ckpt"
 # What --resume takes from the new command line: the length of the run, which resuming is
 # meant to extend, and the machine's settings (it may go on on another machine). Every other
 # training setting is the run's own (config.json).
@@ -140,9 +138,11 @@ class RunFolder(pl.Callback):
         labels: list[str],
         train_set,
         monitor: str,
+        train_cfg: TrainConfig,
         log_epochs: bool = False,
     ):
         self.run_dir, self.audio, self.labels = run_dir, audio, labels
+        self.train_cfg = train_cfg  # stored in every checkpoint (its validation split)
         self.train_set, self.monitor, self.log_epochs = train_set, monitor, log_epochs
         self.best_score = math.inf
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -241,6 +241,7 @@ class RunFolder(pl.Callback):
                 label_centroids=cents,
                 info=info,
                 prior=prior,
+                train_config=self.train_cfg.to_dict(),
             ),
         )
 
@@ -426,7 +427,13 @@ def train(
     # Lightning's bar redraws with \r: on a terminal only; in a log, one line per epoch.
     draw_bar = progress and interactive()
     folder = RunFolder(
-        run_dir, data.audio, data.labels, train_set, monitor, log_epochs=progress and not draw_bar
+        run_dir,
+        data.audio,
+        data.labels,
+        train_set,
+        monitor,
+        train_cfg,
+        log_epochs=progress and not draw_bar,
     )
     resume_ckpt = pl.callbacks.ModelCheckpoint(
         dirpath=run_dir,

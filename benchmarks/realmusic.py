@@ -51,6 +51,29 @@ def _segments_per_second(run: Path, train_segments: int) -> float:
     return len(rows) * train_segments / max(seconds, 1e-9)
 
 
+def _throughput(model_cfg, crop_frames: int = 0, batch: int = 16, repeats: int = 6) -> float:
+    """Training segments per second of a model shape: forward, backward and an Adam step on
+    a batch of whole segments (or of ``crop_frames`` windows), median of ``repeats`` after a
+    warm-up, on random input (speed does not depend on the data)."""
+    from melvae.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model(model_cfg).train()
+    opt = torch.optim.Adam(model.parameters())
+    frames = crop_frames or model_cfg.n_frames
+    mel = torch.rand(batch, model_cfg.n_mels, frames)
+    times = []
+    for _ in range(repeats + 1):
+        t0 = time.perf_counter()
+        recon, mu, logvar = model(mel)
+        loss = (recon - mel).square().sum() + mu.square().sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - t0)
+    return batch / float(np.median(times[1:]))
+
+
 def _real_rhythm(test_audio: Path, genre: str, cfg) -> dict:
     """Pulse clarity of the genre's real test clips, and real music's timbre jump ratio at
     arbitrary 10 s marks (all test clips)."""
@@ -95,6 +118,10 @@ def run_kind(kind: str, train_dir: Path, test_dir: Path, start: Path, out: Path,
     }
     model = melvae.load(run, device=args.device)
     facts["weights"] = sum(p.numel() for p in model.model.parameters())
+    facts["whole_segments_per_second"] = round(_throughput(model.model.cfg), 1)
+    if kind == "sequence" and cfg.crop_frames:
+        facts["crop_frames"] = cfg.crop_frames
+        facts["crop_windows_per_second"] = round(_throughput(model.model.cfg, cfg.crop_frames), 1)
     facts.update({k: v for k, v in model.info.items() if k.startswith("prior_")})
 
     track = out / f"longform_{kind}.wav"
@@ -133,7 +160,8 @@ ROWS = [
     ("180 s longform: seam score at joins", "longform", "seam_score"),
 ]
 FACTS = [
-    ("training segments / s", "train_segments_per_second"),
+    ("training throughput, whole 10 s segments / s", "whole_segments_per_second"),
+    ("training throughput in the run (segments or windows / s)", "train_segments_per_second"),
     ("epochs in the budget", "epochs"),
     ("180 s longform, wall seconds (target < 20)", "longform_wall_seconds"),
     ("weights", "weights"),

@@ -105,3 +105,44 @@ def tiny_seq_run(tiny_data, tmp_path_factory) -> Path:
         progress=False,
     )
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_cond_run(tiny_data, tmp_path_factory) -> Path:
+    """tiny_run's settings, trained as a conditional VAE on tiny_data's labels."""
+    from melvae.train import train
+
+    run = tmp_path_factory.mktemp("condrun") / "run"
+    cfg = TrainConfig(
+        epochs=4, batch_size=8, kl_warmup_epochs=2, val_fraction=0.34, seed=0, conditional=True
+    )
+    train(tiny_data, run, cfg, latent_dim=4, channels=TINY_CHANNELS, device="cpu", progress=False)
+    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_cond_seq_run(tiny_data, tmp_path_factory) -> Path:
+    """tiny_seq_run's settings, trained conditional: decoder, encoder and prior take labels."""
+    from melvae.train import train
+
+    run = tmp_path_factory.mktemp("condseqrun") / "run"
+    cfg = TrainConfig(
+        epochs=4,
+        batch_size=8,
+        kl_warmup_epochs=2,
+        val_fraction=0.34,
+        seed=0,
+        prior_epochs=4,
+        conditional=True,
+    )
+    train(
+        tiny_data,
+        run,
+        cfg,
+        kind="sequence",
+        latent_channels=4,
+        channels=TINY_CHANNELS,
+        device="cpu",
+        progress=False,
+    )
+    return run

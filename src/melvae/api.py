@@ -119,6 +119,59 @@ class Melvae:
             raise MelvaeError(f"unknown label {label!r}; this model knows: {known}")
         return self.ckpt.labels.index(label)
 
+    # -- labels ----------------------------------------------------------------------------
+    @property
+    def label_conditioned(self) -> bool:
+        """Whether generation is conditioned on a label: a conditional autoencoder, or a
+        sequence model's prior trained on labelled data."""
+        prior = self.ckpt.prior
+        return self.model.cfg.conditional or (prior is not None and prior.cfg.n_labels > 0)
+
+    def label_weights(self) -> np.ndarray:
+        """Each label's share of the training segments (n_labels,), summing to 1; uniform for
+        a checkpoint written before it stored the counts."""
+        if not self.labels:
+            raise MelvaeError("this model was trained on unlabelled data: it knows no labels")
+        counts = self.ckpt.label_counts
+        if counts is None or len(counts) != len(self.labels) or sum(counts) <= 0:
+            return np.full(len(self.labels), 1.0 / len(self.labels))
+        w = np.asarray(counts, dtype=np.float64)
+        return w / w.sum()
+
+    def draw_labels(self, n: int, seed: int | None = 0) -> list[str]:
+        """n label names in the training data's proportions, seeded: what :meth:`generate_mels`
+        conditions on when no label is given (same n and seed, same labels).
+
+        Systematic sampling: n evenly spaced points with one random offset over the labels'
+        cumulative shares, then shuffled; each label gets floor or ceil of n x its share (an
+        unbiased draw with no sampling noise beyond rounding), and n = 1 is an ordinary draw.
+        """
+        weights = self.label_weights()
+        rng = np.random.default_rng([0 if seed is None else seed, 0x1AB])
+        points = (rng.random() + np.arange(n)) / n
+        edges = np.cumsum(weights)
+        ids = np.minimum(np.searchsorted(edges, points, side="right"), len(weights) - 1)
+        return [self.labels[i] for i in rng.permutation(ids)]
+
+    def fitting_label(self, mel: np.ndarray | torch.Tensor) -> str:
+        """For a conditional model, the label whose conditioning reconstructs the normalized
+        mel (n_mels, frames) best: encoded and decoded (latent mean) under each label, the
+        lowest summed squared error. A clip with no known label gets this one."""
+        if not self.model.cfg.conditional:
+            raise MelvaeError("fitting_label needs a conditional model")
+        if not isinstance(mel, torch.Tensor):
+            mel = torch.from_numpy(np.asarray(mel, dtype=np.float32))
+        mel = mel.to(self.device, torch.float32).reshape(1, *mel.shape[-2:])
+        errors = []
+        with torch.no_grad():
+            for i in range(0, len(self.labels), 16):
+                ids = torch.arange(i, min(i + 16, len(self.labels)), device=self.device)
+                batch = mel.expand(len(ids), -1, -1)
+                mu, _ = self.model.encode(batch, ids)
+                recon = self.model.decode(mu, ids)
+                errors.append(((recon - batch) ** 2).flatten(1).sum(1).cpu())
+        return self.labels[int(torch.cat(errors).argmin())]
+
     # -- encode / decode -------------------------------------------------------------------
     def segments_of(self, wave: np.ndarray) -> torch.Tensor:
         """Mono audio at the model's rate -> normalized mels of consecutive segments
@@ -148,7 +201,9 @@ class Melvae:
     def encode_mel(self, mel: np.ndarray | torch.Tensor, label: str | None = None) -> np.ndarray:
         """Normalized mels (B, n_mels, frames) -> latent means: (B, latent_dim) for the vector
         kind, (B, latent_channels, latent frames) for the sequence kind."""
-        mel_t = torch.as_tensor(np.asarray(mel, dtype=np.float32)).to(self.device)
+        if not isinstance(mel, torch.Tensor):  # np.asarray of a GPU tensor would fail
+            mel = torch.from_numpy(np.asarray(mel, dtype=np.float32))
+        mel_t = mel.to(self.device, torch.float32)
         with torch.no_grad():
             mu, _ = self.model.encode(mel_t, self._label_tensor(label, len(mel_t)))
         return mu.cpu().numpy()
@@ -248,7 +303,7 @@ class Melvae:
 
     def _sample_sequences(self, n, label, temperature, seed, cond=None):
         """n latent sequences of one segment from the prior: (z (n, C, T'), label ids (n,) or
-        None). A conditional prior with no label draws one per clip (uniform, seeded)."""
+        None). A conditional prior with no label draws one per clip (:meth:`draw_labels`)."""
         prior = self._need_prior()
         if temperature < 0:
             raise MelvaeError(f"temperature must be >= 0, got {temperature}")
@@ -257,21 +312,36 @@ class Melvae:
             if label is not None:
                 ids = torch.full((n,), self.label_index(label), dtype=torch.long)
             else:
-                gen = torch.Generator().manual_seed((seed or 0) + 0x1AB)
-                ids = torch.randint(prior.cfg.n_labels, (n,), generator=gen)
+                names = self.draw_labels(n, seed)
+                ids = torch.tensor([self.label_index(x) for x in names], dtype=torch.long)
             ids = ids.to(self.device)
         steps = self.model.latent_frames(self.audio.segment_frames)
         z = prior.sample(n, steps, temperature, seed, labels=ids, cond=cond)
         return z, ids
 
     def generate_mels(
-        self, n: int, label: str | None = None, temperature: float = 1.0, seed: int | None = 0
-    ) -> np.ndarray:
-        """n new normalized mels (n, n_mels, frames)."""
+        self,
+        n: int,
+        label: str | None = None,
+        temperature: float = 1.0,
+        seed: int | None = 0,
+        return_labels: bool = False,
+    ) -> np.ndarray | tuple[np.ndarray, list[str | None]]:
+        """n new normalized mels (n, n_mels, frames). With no ``label``, a label-conditioned
+        model draws one per clip in the training data's proportions (:meth:`draw_labels`).
+        ``return_labels``: also return each clip's label (None where the model takes none)."""
         if self.kind == "sequence":
             z, ids = self._sample_sequences(n, label, temperature, seed)
-            return self._decode(z, ids if label is None else label).cpu().numpy()
-        return self._decode(self._sample(n, label, temperature, seed), label).cpu().numpy()
+            names = [label] * n if ids is None else [self.labels[int(i)] for i in ids]
+            mels = self._decode(z, ids if label is None else label).cpu().numpy()
+        else:
+            names, ids = [label] * n, None
+            if self.model.cfg.conditional:
+                names = self.draw_labels(n, seed) if label is None else names
+                ids = torch.tensor([self.label_index(x) for x in names], device=self.device)
+            z = self._sample(n, label, temperature, seed)
+            mels = self._decode(z, ids if ids is not None else label).cpu().numpy()
+        return (mels, names) if return_labels else mels
 
     def generate(
         self,
@@ -288,19 +358,21 @@ class Melvae:
 
     # -- interpolation ---------------------------------------------------------------------
     def endpoint(
-        self, spec, sr: int | None = None
+        self, spec, sr: int | None = None, label: str | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None, str]:
         """Resolve an interpolation endpoint to (latent, label embedding or None, description).
 
         spec: a label name, an audio file (its middle segment), samples at ``sr`` (their
         middle segment), a normalized mel (n_mels, frames) or a latent vector (latent_dim,).
+        On a conditional model a clip keeps its own label: ``label`` if given, else the one
+        whose conditioning reconstructs it best (:meth:`fitting_label`); it is encoded with
+        that label, whose embedding comes back to be blended along the path. A label endpoint
+        is the prior's centre (zeros) under that label.
         """
         cond_model = self.model.cfg.conditional
         if isinstance(spec, str) and spec in self.ckpt.labels:
-            idx = self.label_index(spec)
             if cond_model:
-                emb = self.model.label_embedding.weight[idx].detach().cpu()
-                return torch.zeros(self.latent_dim), emb, f"label {spec}"
+                return torch.zeros(self.latent_dim), self._embedding(spec), f"label {spec}"
             return self._centroid(spec), None, f"label {spec}"
         if isinstance(spec, (str, Path)) and not Path(spec).exists():
             known = ", ".join(self.labels)
@@ -308,14 +380,20 @@ class Melvae:
                 f"{spec!r} is neither an audio file nor a label"
                 + (f" (labels: {known})" if known else "")
             )
-        if cond_model:
-            raise MelvaeError("a conditional model interpolates between labels; give label names")
-        if isinstance(spec, (str, Path)):
-            return torch.from_numpy(self.latent_of(spec)), None, f"audio {Path(spec).name}"
-        arr = np.asarray(spec, dtype=np.float32)
-        if arr.shape == (self.latent_dim,):
-            return torch.from_numpy(arr), None, "latent"
-        return torch.from_numpy(self.latent_of(arr, sr)), None, "audio"
+        arr = None if isinstance(spec, (str, Path)) else np.asarray(spec, dtype=np.float32)
+        if arr is not None and arr.shape == (self.latent_dim,):
+            if cond_model and label is None:
+                raise MelvaeError("a latent vector of a conditional model needs its label")
+            return torch.from_numpy(arr), self._embedding(label) if cond_model else None, "latent"
+        z, label = self._clip_latent(spec, sr, label)
+        desc = f"audio {Path(spec).name}" if arr is None else "audio"
+        if not cond_model:
+            return torch.from_numpy(z), None, desc
+        return torch.from_numpy(z), self._embedding(label), f"{desc} (label {label})"
+
+    def _embedding(self, label: str) -> torch.Tensor:
+        """A conditional decoder's embedding of ``label``: (label_embedding_dim,), on the CPU."""
+        return self.model.label_embedding.weight[self.label_index(label)].detach().cpu()
 
     def latent_of(
         self,
@@ -326,21 +404,45 @@ class Melvae:
     ) -> np.ndarray:
         """Latent mean (latent_dim,) of one segment of a clip: a normalized mel
         (n_mels, frames), an audio file, or samples at ``sr``; the file's middle or first
-        segment."""
+        segment. A conditional model encodes it with ``label``, or with its
+        :meth:`fitting_label` where none is given."""
+        return self._clip_latent(clip, sr, label, where)[0]
+
+    def _clip_latent(
+        self, clip, sr: int | None, label: str | None, where: str = "middle"
+    ) -> tuple[np.ndarray, str | None]:
+        """(latent mean of one segment of the clip, the label it was encoded with)."""
+        mel = self._segment_mel(clip, sr, where)
+        if label is None and self.model.cfg.conditional:
+            label = self.fitting_label(mel)
+        return self.encode_mel(mel[None], label)[0], label
+
+    def _segment_mel(self, clip, sr: int | None, where: str = "middle") -> torch.Tensor:
+        """One normalized mel segment (n_mels, frames) of a clip (see :meth:`latent_of`)."""
         arr = None if isinstance(clip, (str, Path)) else np.asarray(clip, dtype=np.float32)
         if arr is not None and arr.shape == (self.audio.n_mels, self.audio.segment_frames):
-            return self.encode_mel(arr[None], label)[0]
-        mu = self.encode(clip, sr, label)
-        return mu[len(mu) // 2] if where == "middle" else mu[0]
+            return torch.from_numpy(arr).to(self.device)
+        mels = self.segments_of(self._audio_input(clip, sr))
+        return mels[len(mels) // 2] if where == "middle" else mels[0]
 
-    def interpolate_mels(self, a, b, steps: int = 8, sr: int | None = None) -> np.ndarray:
+    def interpolate_mels(
+        self,
+        a,
+        b,
+        steps: int = 8,
+        sr: int | None = None,
+        label_a: str | None = None,
+        label_b: str | None = None,
+    ) -> np.ndarray:
         """Mels of ``steps`` points from a to b by spherical interpolation of their latent
-        means (endpoints included): (steps, n_mels, frames)."""
+        means (endpoints included): (steps, n_mels, frames). On a conditional model each clip
+        is encoded with its label (``label_a`` / ``label_b``, else its :meth:`fitting_label`)
+        and the decoder's label conditioning moves from a's label to b's along the path."""
         if steps < 2:
             raise MelvaeError("steps must be >= 2")
         if self.kind == "sequence":
-            return self._interpolate_sequences(a, b, steps, sr).cpu().numpy()
-        (za, ca, _), (zb, cb, _) = self.endpoint(a, sr), self.endpoint(b, sr)
+            return self._interpolate_sequences(a, b, steps, sr, 0, label_a, label_b).cpu().numpy()
+        (za, ca, _), (zb, cb, _) = self.endpoint(a, sr, label_a), self.endpoint(b, sr, label_b)
         t = torch.linspace(0, 1, steps)
         z = slerp(za.float(), zb.float(), t)
         cond = None
@@ -359,11 +461,22 @@ class Melvae:
         t = t.to(ea.device)[:, None]
         return (1 - t) * ea + t * eb
 
-    def _interpolate_sequences(self, a, b, steps: int, sr: int | None, seed: int = 0):
+    def _interpolate_sequences(
+        self,
+        a,
+        b,
+        steps: int,
+        sr: int | None,
+        seed: int = 0,
+        label_a: str | None = None,
+        label_b: str | None = None,
+    ):
         """Sequence kind: between two labels, the prior's (and a conditional decoder's)
         conditioning moves from a to b, each step sampled with the same seed; otherwise each
         endpoint is a latent sequence (a clip's middle segment, or a prior sample of a label)
-        and the steps morph one into the other frame by frame. -> mels (steps, n_mels, T)."""
+        and the steps morph one into the other frame by frame, a conditional decoder's label
+        embedding moving from a's label to b's (a clip's: ``label_a`` / ``label_b``, else its
+        :meth:`fitting_label`, and it is encoded with it). -> mels (steps, n_mels, T)."""
         t = torch.linspace(0, 1, steps)
         if self._is_label(a) and self._is_label(b):
             prior = self._need_prior()
@@ -379,17 +492,21 @@ class Melvae:
                 ]
             )
             return self._decode(z, a if d_cond is None else None, cond=d_cond)
-        za, zb = (self._sequence_of(x, sr, seed) for x in (a, b))
+        (za, la), (zb, lb) = (
+            self._sequence_of(x, sr, seed, lab) for x, lab in ((a, label_a), (b, label_b))
+        )
         w = t.to(self.device)[:, None, None]
         z = (1 - w) * za[None] + w * zb[None]
-        labels = [x for x in (a, b) if self._is_label(x)]
-        return self._decode(z, labels[0] if labels else None)
+        return self._decode(z, cond=self._embedding_path(self.model.label_embedding, la, lb, t))
 
-    def _sequence_of(self, spec, sr: int | None, seed: int) -> torch.Tensor:
-        """An interpolation endpoint as a latent sequence (C, T'): a label's prior sample, a
-        clip's middle segment, or a latent sequence given as such."""
+    def _sequence_of(
+        self, spec, sr: int | None, seed: int, label: str | None = None
+    ) -> tuple[torch.Tensor, str | None]:
+        """An interpolation endpoint as (a latent sequence (C, T'), its label or None): a
+        label's prior sample, a clip's middle segment (encoded as :meth:`latent_of` does), or a
+        latent sequence given as such (with ``label`` for a conditional model)."""
         if self._is_label(spec):
-            return self._sample_sequences(1, spec, 1.0, seed)[0][0]
+            return self._sample_sequences(1, spec, 1.0, seed)[0][0], spec
         if isinstance(spec, (str, Path)) and not Path(spec).exists():
             known = ", ".join(self.labels)
             raise MelvaeError(
@@ -398,8 +515,11 @@ class Melvae:
             )
         arr = None if isinstance(spec, (str, Path)) else np.asarray(spec, dtype=np.float32)
         if arr is not None and arr.ndim == 2 and arr.shape[0] == self.latent_dim:
-            return torch.from_numpy(arr).to(self.device)
-        return torch.from_numpy(self.latent_of(spec, sr)).to(self.device)
+            if self.model.cfg.conditional and label is None:
+                raise MelvaeError("a latent sequence of a conditional model needs its label")
+            return torch.from_numpy(arr).to(self.device), label
+        z, label = self._clip_latent(spec, sr, label)
+        return torch.from_numpy(z).to(self.device), label
 
     def interpolate(
         self,
@@ -410,9 +530,13 @@ class Melvae:
         fade_seconds: float = 1.0,
         n_iter: int = DEFAULT_ITERATIONS,
         seed: int | None = 0,
+        label_a: str | None = None,
+        label_b: str | None = None,
     ) -> tuple[np.ndarray, np.ndarray, int]:
-        """(clips (steps, samples), the clips joined with crossfades, sample_rate)."""
-        clips = self.mel_to_audio(self.interpolate_mels(a, b, steps, sr), n_iter, seed)
+        """(clips (steps, samples), the clips joined with crossfades, sample_rate); the
+        labels as in :meth:`interpolate_mels`."""
+        mels = self.interpolate_mels(a, b, steps, sr, label_a, label_b)
+        clips = self.mel_to_audio(mels, n_iter, seed)
         joined = crossfade_concat(list(clips), int(fade_seconds * self.sample_rate))
         return clips, joined, self.sample_rate
 
@@ -448,6 +572,8 @@ class Melvae:
         fade_seconds: float = 1.0,
         n_iter: int = DEFAULT_ITERATIONS,
         seed: int | None = 0,
+        label_a: str | None = None,
+        label_b: str | None = None,
     ) -> Path:
         """Write OUT_DIR/step_NN.wav for each step and OUT_DIR/interpolation.wav, the steps
         joined with crossfades; returns the joined file's path."""
@@ -455,7 +581,14 @@ class Melvae:
 
         out_dir = Path(out_dir)
         clips, joined, sr = self.interpolate(
-            a, b, steps, fade_seconds=fade_seconds, n_iter=n_iter, seed=seed
+            a,
+            b,
+            steps,
+            fade_seconds=fade_seconds,
+            n_iter=n_iter,
+            seed=seed,
+            label_a=label_a,
+            label_b=label_b,
         )
         for i, clip in enumerate(clips):
             write_audio(out_dir / f"step_{i:02d}.wav", clip, sr)
@@ -484,28 +617,49 @@ class Melvae:
         (``bpm`` and ``steps_per_target`` do not apply): ``labels`` (names spread evenly over
         the track, the conditioning moving linearly between them) and ``temperature`` (a number
         or a list, spread the same way) steer it; with neither ``label`` nor ``labels`` a
-        labelled model uses the start's label (the one under which the prior finds the start
-        most likely)."""
+        labelled model uses the start's label (a conditional model's :meth:`fitting_label`,
+        else the one under which the prior finds the start most likely), or with no start a
+        drawn one (:meth:`draw_labels`).
+
+        A conditional vector model is conditioned on ``label``, else on the start's
+        :meth:`fitting_label`, else on a drawn label; ``labels`` moves its decoder's label
+        embedding through the names instead, segment k of n taking the schedule's value at
+        k / (n - 1) (the start is still encoded with its own label). On an unconditional vector
+        model ``label`` walks near that label's centroid, and ``labels`` is an error."""
         if self.kind == "sequence":
             yield from self._sequence_longform(
                 seconds, start, label, labels, seed, temperature, n_iter, start_sr
             )
             return
-        if labels:
-            raise MelvaeError("a label schedule (labels) needs a sequence model; give one label")
+        cond_model = self.model.cfg.conditional
+        if labels and not cond_model:
+            raise MelvaeError(
+                "a label schedule (labels) needs a conditional or a sequence model; "
+                "give one label (the walk stays near it)"
+            )
+        for name in labels or []:
+            self.label_index(name)
         try:
             plan = plan_segments(seconds, self.audio, bpm=bpm)
         except ValueError as exc:
             raise MelvaeError(str(exc)) from None
         if start is not None:
-            z0 = torch.from_numpy(self.latent_of(start, start_sr, label, where="first"))
+            z0, start_label = self._clip_latent(start, start_sr, label, where="first")
+            z0 = torch.from_numpy(z0)
             origin = {"from": str(start) if isinstance(start, (str, Path)) else "given clip"}
         else:
+            start_label = label
+            if cond_model and label is None:
+                start_label = labels[0] if labels else self.draw_labels(1, seed)[0]
             z0 = self._sample(1, label, temperature, seed)[0]
-            origin = {"from": "random draw" + (f" near label {label}" if label else "")}
+            near = f" near label {label}" if label and not cond_model else ""
+            origin = {"from": "random draw" + near}
+        if cond_model:
+            origin["label"] = start_label
         center, spread = None, 1.0
-        if label is not None and not self.model.cfg.conditional:
+        if label is not None and not cond_model:
             center, spread = self._centroid(label), 0.5
+        names = list(labels or [start_label]) if cond_model else []
         walk = latent_walk(
             z0,
             len(plan.positions),
@@ -517,28 +671,42 @@ class Melvae:
             start_source=origin,
         )
 
-        def decode(z: torch.Tensor) -> torch.Tensor:
-            return self._decode(z, label)
+        # A conditional decoder's label embedding per segment: segment k of n gets the
+        # schedule's value at k / (n - 1). render_longform decodes the segments in order.
+        cond_path = None
+        if names:
+            rows = [self._embedding(name).numpy() for name in names]
+            cond_path = schedule(rows, len(plan.positions)).to(self.device)
+        decoded = 0
 
-        yield {"plan": plan}
+        def decode(z: torch.Tensor) -> torch.Tensor:
+            nonlocal decoded
+            if cond_path is None:
+                return self._decode(z, label)
+            cond = cond_path[decoded : decoded + len(z)]
+            decoded += len(z)
+            return self._decode(z, cond=cond)
+
+        yield {"plan": plan, "labels": names}
         yield from render_longform(
             decode, self.audio, plan, walk, n_iter=n_iter, seed=seed, device=self.device
         )
 
     def _sequence_longform(self, seconds, start, label, labels, seed, temperature, n_iter, sr):
         prior = self._need_prior()
-        z0 = None
+        z0, start_label = None, label
         if start is not None:
-            z0 = torch.from_numpy(self.latent_of(start, sr, label, where="first")).to(self.device)
+            z0, start_label = self._clip_latent(start, sr, label, where="first")
+            z0 = torch.from_numpy(z0).to(self.device)
         try:
             plan = plan_sequence(
                 seconds, self.audio, self.model.rate, 0 if z0 is None else z0.shape[-1]
             )
         except ValueError as exc:
             raise MelvaeError(str(exc)) from None
-        names = list(labels or ([label] if label else []))
+        names = list(labels or ([start_label] if start_label else []))
         if not names and self.labels and (prior.cfg.n_labels or self.model.cfg.conditional):
-            names = [self._likeliest_label(z0) if z0 is not None else self.labels[0]]
+            names = [self._likeliest_label(z0) if z0 is not None else self.draw_labels(1, seed)[0]]
         for name in names:
             self.label_index(name)
         T = plan.latent_frames
@@ -581,16 +749,20 @@ class Melvae:
 
     def longform(self, seconds: float, start=None, **kwargs) -> tuple[np.ndarray, int, dict]:
         """A whole long track in memory: (audio (samples,), sample_rate, info) where info has
-        'segments' (start/end seconds, source) and 'joins' (overlap centres, seconds)."""
-        blocks, segments, plan = [], [], None
+        'segments' (start/end seconds, source), 'joins' (overlap centres, seconds) and, for a
+        label-conditioned model, 'labels' (the label, or the schedule's labels, it followed)."""
+        blocks, segments, head = [], [], {}
         for item in self.longform_stream(seconds, start, **kwargs):
             if isinstance(item, np.ndarray):
                 blocks.append(item)
             elif "plan" in item:
-                plan = item["plan"]
+                head = item
             else:
                 segments.append(item)
-        return np.concatenate(blocks), self.sample_rate, describe_track(plan, segments, self.audio)
+        info = describe_track(head["plan"], segments, self.audio)
+        if head.get("labels"):
+            info["labels"] = list(head["labels"])
+        return np.concatenate(blocks), self.sample_rate, info
 
     def write_longform(
         self,
@@ -613,7 +785,8 @@ class Melvae:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.stem}.partial{path.suffix}")
         stream = self.longform_stream(seconds, start, **kwargs)
-        plan = next(stream)["plan"]
+        head = next(stream)
+        plan = head["plan"]
         segments, clipped = [], 0
         bar = progress_bar(len(plan.positions), "longform", "segment", progress)
         try:
@@ -631,6 +804,8 @@ class Melvae:
             bar.close()
             partial.unlink(missing_ok=True)
         info = describe_track(plan, segments, self.audio)
+        if head.get("labels"):
+            info["labels"] = list(head["labels"])
         info["clipped_samples"] = clipped
         info["settings"] = {"seconds": seconds, **kwargs, **(settings or {})}
         info = jsonable(info)  # paths and the like as strings

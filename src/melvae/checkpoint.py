@@ -16,9 +16,12 @@ A checkpoint is a ``torch.save`` dict of tensors and plain Python values, loaded
     info             dict, free-form (epoch, validation loss, ...)
     train_config     dict -> TrainConfig, or None: the run's training settings (its
                      validation split among them), so the checkpoint needs no config.json
+    label_counts     list[int], or None: training segments of each label (the proportions
+                     a conditional model draws labels in when none is asked for)
 
 Format 2 added the sequence kind and its prior; a format-1 file (always the vector kind)
-still loads. ``train_config`` is optional: a file written before it loads with None.
+still loads. ``train_config`` and ``label_counts`` are optional: a file written before them
+loads with None.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class Checkpoint:
     info: dict[str, Any] = field(default_factory=dict)
     prior: LatentPrior | None = None
     train_config: dict[str, Any] | None = None  # TrainConfig.to_dict() of the run
+    label_counts: list[int] | None = None  # training segments per label, index = label id
 
 
 def save_checkpoint(path: Path | str, ckpt: Checkpoint) -> Path:
@@ -67,6 +71,7 @@ def save_checkpoint(path: Path | str, ckpt: Checkpoint) -> Path:
         "prior_state_dict": None if ckpt.prior is None else _cpu_state(ckpt.prior),
         "info": dict(ckpt.info),
         "train_config": None if ckpt.train_config is None else dict(ckpt.train_config),
+        "label_counts": None if ckpt.label_counts is None else [int(c) for c in ckpt.label_counts],
     }
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
@@ -123,4 +128,5 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> Che
         label_centroids=payload.get("label_centroids"),
         info=dict(payload.get("info") or {}),
         train_config=payload.get("train_config"),
+        label_counts=payload.get("label_counts"),
     )

@@ -175,11 +175,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     import melvae
 
     model = melvae.load(args.run_dir, device=args.device)
-    mels = model.generate_mels(
-        args.n, label=args.label, temperature=args.temperature, seed=args.seed
+    mels, labels = model.generate_mels(
+        args.n, label=args.label, temperature=args.temperature, seed=args.seed, return_labels=True
     )
-    stem = args.label or "sample"
-    names = [f"{stem}_{i:03d}" for i in range(args.n)]
+    # Each clip is named after its label (drawn in the data's proportions when none is given),
+    # numbered over the whole draw: clip i of the API's output is file ..._{i:03d}.
+    names = [f"{label or 'sample'}_{i:03d}" for i, label in enumerate(labels)]
     model.write_clips(
         args.output, mels, names, n_iter=args.iterations, seed=args.seed, fmt=args.format
     )
@@ -189,9 +190,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _endpoint(spec: str, model):
-    """'DATA_DIR@N' means segment N of a dataset folder (its mel); anything else (an audio
-    file, a label) goes to the API as it is."""
+def _endpoint(spec: str, model, label: str | None = None):
+    """-> (what the API takes, its label or None). 'DATA_DIR@N' means segment N of a dataset
+    folder: its mel, and its folder's label where the model knows it; anything else (an audio
+    file, a label) goes to the API as it is, with ``label`` (the --label option)."""
     data_dir, sep, index = spec.rpartition("@")
     if sep and index.isdigit() and Path(data_dir).is_dir():
         from melvae.config import assert_same_audio
@@ -201,15 +203,18 @@ def _endpoint(spec: str, model):
         assert_same_audio(model.audio, data.audio, f"dataset {data_dir}")
         if int(index) >= len(data):
             raise MelvaeError(f"{data_dir} has {len(data)} segments; no segment {index}")
-        return data[int(index)][0].numpy()
-    return spec
+        own = data.segments[int(index)].label
+        return data[int(index)][0].numpy(), own if own in model.labels else label
+    return spec, label
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
     import melvae
 
     model = melvae.load(args.run_dir, device=args.device)
-    a, b = _endpoint(args.a, model), _endpoint(args.b, model)
+    if args.label is not None:
+        model.label_index(args.label)  # an unknown label is an error even where unused
+    (a, label_a), (b, label_b) = (_endpoint(x, model, args.label) for x in (args.a, args.b))
     path = model.write_interpolation(
         args.output,
         a,
@@ -218,6 +223,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         fade_seconds=args.fade_seconds,
         n_iter=args.iterations,
         seed=args.seed,
+        label_a=label_a,
+        label_b=label_b,
     )
     print(f"wrote {args.steps} steps and the joined transition {path}")
     return 0
@@ -227,7 +234,10 @@ def cmd_longform(args: argparse.Namespace) -> int:
     import melvae
 
     model = melvae.load(args.run_dir, device=args.device)
-    start = _endpoint(args.start, model) if args.start else None
+    start, start_label = _endpoint(args.start, model) if args.start else (None, None)
+    label = args.label
+    if label is None and model.label_conditioned:
+        label = start_label  # a dataset segment keeps its folder's label (None: the API picks)
     settings = {
         k: (str(v) if isinstance(v, Path) else v)
         for k, v in vars(args).items()
@@ -237,7 +247,7 @@ def cmd_longform(args: argparse.Namespace) -> int:
         args.output,
         args.seconds,
         start=start,
-        label=args.label,
+        label=label,
         bpm=args.bpm,
         seed=args.seed,
         temperature=args.temperature[0] if model.kind == "vector" else args.temperature,
@@ -250,6 +260,7 @@ def cmd_longform(args: argparse.Namespace) -> int:
     print(
         f"wrote {info['seconds']:.1f} s track {args.output} ({len(info['segments'])} "
         f"segments, {len(info['joins'])} joins) and {Path(args.output).with_suffix('.json')}"
+        + (f"; labels {' -> '.join(info['labels'])}" if info.get("labels") else "")
     )
     if info["clipped_samples"]:
         print(
@@ -544,7 +555,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     p.add_argument("-n", type=_positive_int, default=8, help="clips (default: 8)")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT_DIR")
-    p.add_argument("--label", help="a label the model knows (e.g. a genre)")
+    p.add_argument(
+        "--label",
+        help="a label the model knows (e.g. a genre); a conditional model without it draws "
+        "each clip's label in the training data's proportions and names the file after it",
+    )
     p.add_argument(
         "--temperature",
         type=_non_negative_float,
@@ -569,6 +584,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("b", metavar="B")
     p.add_argument("--steps", type=_positive_int, default=8)
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT_DIR")
+    p.add_argument(
+        "--label",
+        help="conditional models: the label of A and B where they are audio files (default: "
+        "the label that reconstructs each best); a dataset segment keeps its folder's label",
+    )
     p.add_argument(
         "--fade-seconds",
         type=float,
@@ -599,12 +619,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         help="tempo: segments and overlaps become whole bars, keeping the beat",
     )
-    p.add_argument("--label", help="walk near this label (sequence kind: condition on it)")
+    p.add_argument(
+        "--label",
+        help="walk near this label (conditional or sequence models: condition on it; default: "
+        "the start's label, or a drawn one)",
+    )
     p.add_argument(
         "--labels",
         type=_names,
-        help="sequence kind: labels to travel through, comma-separated, spread evenly over "
-        "the track (e.g. techno,ambient)",
+        help="conditional or sequence models: labels to travel through, comma-separated, "
+        "spread evenly over the track (e.g. techno,ambient)",
     )
     p.add_argument(
         "--temperature",

@@ -236,6 +236,7 @@ class TrainConfig:
     strategy: str = "auto"
     prior_fraction: float = 0.2  # sequence kind: share of --max-minutes for the prior
     prior_epochs: int = 100  # sequence kind: the prior's epochs when no time limit ends it
+    crop_frames: int = 128  # sequence kind: train on random windows of this many frames (0: off)
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
@@ -245,6 +246,7 @@ class TrainConfig:
         _check(self.beta is None or self.beta >= 0, f"beta must be >= 0, got {self.beta}")
         _check(0 <= self.prior_fraction < 1, "prior_fraction must be in [0, 1)")
         _check(self.prior_epochs >= 1, "prior_epochs must be >= 1")
+        _check(self.crop_frames >= 0, "crop_frames must be >= 0")
         _check(self.kl_warmup_epochs >= 0, "kl_warmup_epochs must be >= 0")
         _check(self.free_bits >= 0, "free_bits must be >= 0")
         _check(self.grad_clip >= 0, "grad_clip must be >= 0")

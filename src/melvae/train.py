@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
@@ -70,11 +71,33 @@ class VAETask(pl.LightningModule):
     def _labels(self, labels: torch.Tensor) -> torch.Tensor | None:
         return labels if self.model.cfg.conditional else None
 
+    def _crop(self, mel: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """Sequence kind: a random window of ``crop_frames`` (a whole number of latent frames)
+        from each segment, and the factor (segment / crop frames) that scales its loss back to
+        a whole segment's. The model is convolutional in time, so short windows teach it the
+        same thing at a fraction of the compute per step: more steps in the same minutes."""
+        frames = self.train_cfg.crop_frames
+        T = mel.shape[-1]
+        if self.model.kind != "sequence" or not frames or frames >= T:
+            return mel, 1.0
+        rate = self.model.rate
+        frames = max(rate, frames // rate * rate)
+        starts = torch.randint(0, (T - frames) // rate + 1, (mel.shape[0],)) * rate
+        idx = (starts[:, None] + torch.arange(frames))[:, None, :].to(mel.device)
+        return mel.gather(2, idx.expand(-1, mel.shape[1], -1)), T / frames
+
     def training_step(self, batch, batch_idx):
         mel, labels = batch
+        mel, scale = self._crop(mel)
         recon, mu, logvar = self.model(mel, self._labels(labels))
         beta = self.beta_now()
         terms = vae_loss(recon, mel, mu, logvar, beta=beta, free_bits=self.train_cfg.free_bits)
+        if scale != 1.0:  # per-segment figures, comparable with validation's
+            terms.total, terms.recon, terms.kl = (
+                terms.total * scale,
+                terms.recon * scale,
+                terms.kl * scale,
+            )
         B = mel.shape[0]
         self.log("loss", terms.total, prog_bar=True, on_step=True, on_epoch=False, batch_size=B)
         self.log_dict(
@@ -144,6 +167,7 @@ class RunFolder(pl.Callback):
         self.run_dir, self.audio, self.labels = run_dir, audio, labels
         self.train_cfg = train_cfg  # stored in every checkpoint (its validation split)
         self.train_set, self.monitor, self.log_epochs = train_set, monitor, log_epochs
+        self.label_counts = label_counts(train_set, len(labels)) if labels else None
         self.best_score = math.inf
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_info: dict[str, Any] = {}
@@ -242,8 +266,18 @@ class RunFolder(pl.Callback):
                 info=info,
                 prior=prior,
                 train_config=self.train_cfg.to_dict(),
+                label_counts=self.label_counts,
             ),
         )
+
+
+def label_counts(data, n_labels: int) -> list[int]:
+    """Segments of each label in a MelDataset or a Subset of one: (n_labels,) counts, the
+    proportions a conditional model draws labels in (api.Melvae.draw_labels)."""
+    subset = isinstance(data, Subset)
+    ids = data.dataset.label_ids[list(data.indices)] if subset else data.label_ids
+    ids = ids[ids >= 0]
+    return [int(c) for c in np.bincount(ids, minlength=n_labels)[:n_labels]]
 
 
 @torch.no_grad()

@@ -23,16 +23,25 @@ TARGET_SECONDS = 20.0  # for a 180 s track
 LONG = 180.0
 
 
-def make_checkpoint(path: str) -> dict:
+def make_checkpoint(path: str, kind: str = "vector") -> dict:
+    """A default-shape model of ``kind`` with random weights (a sequence model with a random
+    prior), saved as a checkpoint."""
     import torch
 
     from melvae.checkpoint import Checkpoint, save_checkpoint
-    from melvae.config import AudioConfig, ModelConfig
-    from melvae.model import MelVAE
+    from melvae.config import SEQUENCE_CHANNELS, AudioConfig, ModelConfig, PriorConfig
+    from melvae.model import build_model
+    from melvae.prior import LatentPrior
 
     torch.manual_seed(0)
-    model = MelVAE(ModelConfig()).eval()
-    save_checkpoint(path, Checkpoint(model=model, audio=AudioConfig(), labels=[]))
+    prior = None
+    if kind == "sequence":
+        cfg = ModelConfig(kind="sequence", channels=SEQUENCE_CHANNELS)
+        prior = LatentPrior(PriorConfig(channels=cfg.latent_channels)).eval()
+    else:
+        cfg = ModelConfig()
+    model = build_model(cfg).eval()
+    save_checkpoint(path, Checkpoint(model=model, audio=AudioConfig(), labels=[], prior=prior))
     return {}
 
 
@@ -203,6 +212,44 @@ def run_longform(bench: Bench) -> None:
         )
     a, b = mem[LONG]["rss_self_mib"], mem[1800.0]["rss_self_mib"]
     bench.check(stage, "peak RSS 30 min / 3 min (flat in length)", b / a, "", "<=", 1.1)
+
+    # The sequence kind: the prior continues one latent sequence, decoded in windows.
+    seq_ckpt = str(bench.work / "random_sequence_model.pt")
+    run_isolated("benchmarks.bench_longform:make_checkpoint", path=seq_ckpt, kind="sequence")
+    seq = run_isolated(
+        "benchmarks.bench_longform:longform_run", ckpt=seq_ckpt, out=out, seconds=seconds, n_iter=it
+    )
+    bench.check(
+        stage,
+        f"sequence kind: {seconds:g} s track ({it} it): wall",
+        seq["wall"],
+        "s",
+        "<=",
+        target,
+        note=f"{seconds / seq['wall']:.1f}x real time; decoding {seq['parts']['decode']:.1f} s",
+    )
+    seq_mem = {
+        length: run_isolated(
+            "benchmarks.bench_longform:longform_run",
+            ckpt=seq_ckpt,
+            out=out,
+            seconds=length,
+            n_iter=1,
+            warmup=False,
+        )
+        for length in (LONG, 1800.0)
+    }
+    a, b = seq_mem[LONG]["rss_self_mib"], seq_mem[1800.0]["rss_self_mib"]
+    bench.check(
+        stage,
+        "sequence kind: peak RSS 30 min / 3 min",
+        b / a,
+        "",
+        "<=",
+        1.1,
+        note=f"{a:.0f} / {b:.0f} MiB",
+    )
+    details["sequence"] = {"default": seq, "memory": seq_mem}
     bench.details[stage] = details
 
 

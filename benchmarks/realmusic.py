@@ -82,6 +82,9 @@ def _real_rhythm(test_audio: Path, genre: str, cfg) -> dict:
 
     clips = sorted((test_audio / genre).glob("*.wav"))
     pulse = [pulse_clarity(load_audio(c, cfg.sample_rate), cfg) for c in clips]
+    # The longform starts from the genre's most beat-driven held-out clip (not, say, a
+    # fade-in that happens to sort first).
+    start = clips[int(np.nanargmax(pulse))]
     jumps = []
     for clip in sorted(test_audio.glob("*/*.wav")):
         wave = load_audio(clip, cfg.sample_rate)
@@ -91,6 +94,8 @@ def _real_rhythm(test_audio: Path, genre: str, cfg) -> dict:
         "real_pulse_clarity": float(np.nanmean(pulse)),
         "real_timbre_jump_ratio": float(np.nanmean(jumps)),
         "real_clips": len(clips),
+        "start": str(start),
+        "start_pulse_clarity": float(np.nanmax(pulse)),
     }
 
 
@@ -99,23 +104,23 @@ def run_kind(kind: str, train_dir: Path, test_dir: Path, start: Path, out: Path,
     from melvae.config import TrainConfig
     from melvae.dataset import MelDataset, track_split
     from melvae.evaluate import evaluate
+    from melvae.layout import BEST, HISTORY
     from melvae.train import train
 
     torch.set_num_threads(args.threads)
     run = out / f"run_{kind}"
-    t0 = time.perf_counter()
     cfg = TrainConfig(max_minutes=args.minutes, epochs=10_000, seed=args.seed)
-    result = train(train_dir, run, cfg, kind=kind, device=args.device, progress=False)
-    train_wall = time.perf_counter() - t0
+    facts = {"kind": kind}
+    if not (args.reuse and (run / BEST).is_file()):
+        t0 = time.perf_counter()
+        result = train(train_dir, run, cfg, kind=kind, device=args.device, progress=False)
+        facts["train_wall_seconds"] = round(time.perf_counter() - t0, 1)
+        facts["best_val_loss"] = result.best_score
     data = MelDataset(train_dir)
     train_idx, _ = track_split(data.segments, cfg.val_fraction, cfg.seed)
-    facts = {
-        "kind": kind,
-        "train_wall_seconds": round(train_wall, 1),
-        "epochs": result.epochs,
-        "best_val_loss": result.best_score,
-        "train_segments_per_second": round(_segments_per_second(run, len(train_idx)), 1),
-    }
+    with open(run / HISTORY, newline="") as fh:
+        facts["epochs"] = len(list(csv.DictReader(fh)))
+    facts["train_segments_per_second"] = round(_segments_per_second(run, len(train_idx)), 1)
     model = melvae.load(run, device=args.device)
     facts["weights"] = sum(p.numel() for p in model.model.parameters())
     facts["whole_segments_per_second"] = round(_throughput(model.model.cfg), 1)
@@ -205,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--reuse", action="store_true", help="evaluate the run folders already in OUTPUT again"
+    )
     args = parser.parse_args(argv)
 
     from melvae.config import AudioConfig
@@ -213,14 +221,15 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     train_dir = _dataset(args.devset / "train", out / "data_train")
     test_dir = _dataset(args.devset / "test", out / "data_test")
-    start = sorted((args.devset / "test" / args.genre).glob("*.wav"))[0]
     real = _real_rhythm(args.devset / "test", args.genre, AudioConfig())
+    start = Path(real["start"])
     results = {}
     path = out / "results.json"
     if path.is_file():  # one kind at a time: keep what an earlier call measured
         results = json.loads(path.read_text()).get("kinds", {})
     for kind in args.kinds.split(","):
-        print(f"{kind}: training {args.minutes:g} min, then longform and evaluation", flush=True)
+        what = "reusing its run" if args.reuse else f"training {args.minutes:g} min"
+        print(f"{kind}: {what}, then longform and evaluation", flush=True)
         results[kind] = run_kind(kind, train_dir, test_dir, start, out, args)
         payload = {
             "machine": {

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 import melvae
-from melvae.api import describe_track
 from melvae.generate import crossfade_concat
 from melvae.longform import latent_walk, plan_segments
 from melvae.metrics import seam_score
+from melvae.outputs import describe_track
 
 
 def main(argv: list[str] | None = None) -> None:

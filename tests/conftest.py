@@ -81,7 +81,16 @@ def tiny_run(tiny_data, tmp_path_factory) -> Path:
 
     run = tmp_path_factory.mktemp("run") / "run"
     cfg = TrainConfig(epochs=4, batch_size=8, kl_warmup_epochs=2, val_fraction=0.34, seed=0)
-    train(tiny_data, run, cfg, latent_dim=4, channels=TINY_CHANNELS, device="cpu", progress=False)
+    train(
+        tiny_data,
+        run,
+        cfg,
+        kind="vector",
+        latent_dim=4,
+        channels=TINY_CHANNELS,
+        device="cpu",
+        progress=False,
+    )
     return run
 
 
@@ -116,7 +125,16 @@ def tiny_cond_run(tiny_data, tmp_path_factory) -> Path:
     cfg = TrainConfig(
         epochs=4, batch_size=8, kl_warmup_epochs=2, val_fraction=0.34, seed=0, conditional=True
     )
-    train(tiny_data, run, cfg, latent_dim=4, channels=TINY_CHANNELS, device="cpu", progress=False)
+    train(
+        tiny_data,
+        run,
+        cfg,
+        kind="vector",
+        latent_dim=4,
+        channels=TINY_CHANNELS,
+        device="cpu",
+        progress=False,
+    )
     return run
 
 

@@ -31,6 +31,7 @@ def latent2_run(tiny_data, tmp_path_factory):
         tiny_data,
         run,
         TrainConfig(epochs=1, batch_size=8),
+        kind="vector",
         latent_dim=2,
         channels=TINY_CHANNELS,
         device="cpu",

@@ -117,6 +117,8 @@ def test_end_to_end(tmp_path, capsys):
                 "2",
                 "--batch-size",
                 "8",
+                "--kind",
+                "vector",
                 "--latent-dim",
                 "4",
                 "--channels",

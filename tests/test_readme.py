@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -12,7 +13,9 @@ def _python_blocks():
     return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 
-def test_readme_python_example_runs(tiny_run, tmp_path):
+@pytest.mark.parametrize("run_fixture", ["tiny_seq_run", "tiny_run"])
+def test_readme_python_example_runs(run_fixture, tmp_path, request):
+    """On a model of each kind (the sequence kind is the default)."""
     import soundfile as sf
 
     from .conftest import TINY_AUDIO, tone_track
@@ -25,10 +28,12 @@ def test_readme_python_example_runs(tiny_run, tmp_path):
     )
     blocks = _python_blocks()
     assert blocks, "the README has no Python example"
-    namespace = {"RUN_DIR": tiny_run, "CLIP": str(clip)}
+    namespace = {"RUN_DIR": request.getfixturevalue(run_fixture), "CLIP": str(clip)}
     exec(compile(blocks[0], str(README), "exec"), namespace)
     assert namespace["audio"].shape[0] == 2
-    assert namespace["z"].shape == (2, 4)  # 2.5 s of 1 s segments, latent 4
+    # 2.5 s of 1 s segments; latent 4 (vector) or 4 channels x 32 frames (sequence)
+    expected = (2, 4) if run_fixture == "tiny_run" else (2, 4, 32)
+    assert namespace["z"].shape == expected
 
 
 def test_readme_first_screen_has_the_two_setup_commands():

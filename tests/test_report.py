@@ -36,6 +36,7 @@ def report(tiny_data, tmp_path_factory) -> Path:
         tiny_data,
         root / "run",
         TrainConfig(epochs=1, batch_size=8),
+        kind="vector",
         latent_dim=2,
         channels=TINY_CHANNELS,
         device="cpu",

@@ -67,7 +67,15 @@ def test_resume_refuses_changed_settings(tiny_run, tiny_data, tmp_path):
 
 def test_progress_in_a_log_is_one_line_per_epoch(tiny_data, tmp_path, capfd):
     cfg = TrainConfig(epochs=2, batch_size=8, val_fraction=0.34)
-    train(tiny_data, tmp_path / "r", cfg, latent_dim=3, channels=TINY_CHANNELS, device="cpu")
+    train(
+        tiny_data,
+        tmp_path / "r",
+        cfg,
+        kind="vector",
+        latent_dim=3,
+        channels=TINY_CHANNELS,
+        device="cpu",
+    )
     out, err = capfd.readouterr()  # captured: not a terminal, as in `melvae train > log`
     assert "\r" not in out + err  # Lightning's bar writes to stdout
     epochs = [line for line in err.splitlines() if line.startswith("epoch ")]
@@ -81,6 +89,7 @@ def test_conditional_training_and_bad_requests(tiny_data, tmp_path):
         tiny_data,
         tmp_path / "c",
         cfg,
+        kind="vector",
         latent_dim=3,
         channels=TINY_CHANNELS,
         device="cpu",
@@ -115,6 +124,7 @@ def test_ctrl_c_keeps_checkpoints(tiny_data, tmp_path, monkeypatch):
         tiny_data,
         tmp_path / "r",
         cfg,
+        kind="vector",
         latent_dim=3,
         channels=TINY_CHANNELS,
         device="cpu",
@@ -136,6 +146,7 @@ def test_max_minutes_stops_cleanly(tiny_data, tmp_path):
         tiny_data,
         tmp_path / "t",
         cfg,
+        kind="vector",
         latent_dim=3,
         channels=TINY_CHANNELS,
         device="cpu",
@@ -150,6 +161,15 @@ def test_a_fresh_run_never_keeps_another_runs_checkpoints(tiny_run, tiny_data, t
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     cfg = TrainConfig(epochs=1, batch_size=8, val_fraction=0.34)
-    train(tiny_data, run, cfg, latent_dim=2, channels=TINY_CHANNELS, device="cpu", progress=False)
+    train(
+        tiny_data,
+        run,
+        cfg,
+        kind="vector",
+        latent_dim=2,
+        channels=TINY_CHANNELS,
+        device="cpu",
+        progress=False,
+    )
     assert load_checkpoint(run / "best.pt").model.cfg.latent_dim == 2
     assert [int(r["epoch"]) for r in _history(run)] == [1]

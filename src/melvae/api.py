@@ -19,22 +19,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from melvae import inversion
+from melvae import inversion, outputs, sequence_ops, vector_ops
 from melvae.audio import load_audio, resample
 from melvae.checkpoint import load_checkpoint
-from melvae.config import AudioConfig, jsonable, write_json
+from melvae.config import AudioConfig
 from melvae.errors import MelvaeError
 from melvae.features import log_mel
 from melvae.generate import crossfade_concat, sample_latents, slerp
 from melvae.inversion import DEFAULT_ITERATIONS
-from melvae.longform import (
-    latent_walk,
-    plan_segments,
-    plan_sequence,
-    render_longform,
-    render_sequence,
-    schedule,
-)
+from melvae.outputs import describe_track
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -288,7 +281,7 @@ class Melvae:
 
     def _sample(self, n, label, temperature, seed) -> torch.Tensor:
         if self.kind == "sequence":
-            return self._sample_sequences(n, label, temperature, seed)[0]
+            return sequence_ops.sample(self, n, label, temperature, seed)[0]
         center = None
         if label is not None and not self.model.cfg.conditional:
             center = self._centroid(label)
@@ -300,24 +293,6 @@ class Melvae:
         if self.ckpt.label_centroids is None:
             raise MelvaeError("this checkpoint holds no label centroids")
         return self.ckpt.label_centroids[idx].float()
-
-    def _sample_sequences(self, n, label, temperature, seed, cond=None):
-        """n latent sequences of one segment from the prior: (z (n, C, T'), label ids (n,) or
-        None). A conditional prior with no label draws one per clip (:meth:`draw_labels`)."""
-        prior = self._need_prior()
-        if temperature < 0:
-            raise MelvaeError(f"temperature must be >= 0, got {temperature}")
-        ids = None
-        if prior.cfg.n_labels and cond is None:
-            if label is not None:
-                ids = torch.full((n,), self.label_index(label), dtype=torch.long)
-            else:
-                names = self.draw_labels(n, seed)
-                ids = torch.tensor([self.label_index(x) for x in names], dtype=torch.long)
-            ids = ids.to(self.device)
-        steps = self.model.latent_frames(self.audio.segment_frames)
-        z = prior.sample(n, steps, temperature, seed, labels=ids, cond=cond)
-        return z, ids
 
     def generate_mels(
         self,
@@ -331,7 +306,7 @@ class Melvae:
         model draws one per clip in the training data's proportions (:meth:`draw_labels`).
         ``return_labels``: also return each clip's label (None where the model takes none)."""
         if self.kind == "sequence":
-            z, ids = self._sample_sequences(n, label, temperature, seed)
+            z, ids = sequence_ops.sample(self, n, label, temperature, seed)
             names = [label] * n if ids is None else [self.labels[int(i)] for i in ids]
             mels = self._decode(z, ids if label is None else label).cpu().numpy()
         else:
@@ -357,39 +332,9 @@ class Melvae:
         ), self.sample_rate
 
     # -- interpolation ---------------------------------------------------------------------
-    def endpoint(
-        self, spec, sr: int | None = None, label: str | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor | None, str]:
-        """Resolve an interpolation endpoint to (latent, label embedding or None, description).
-
-        spec: a label name, an audio file (its middle segment), samples at ``sr`` (their
-        middle segment), a normalized mel (n_mels, frames) or a latent vector (latent_dim,).
-        On a conditional model a clip keeps its own label: ``label`` if given, else the one
-        whose conditioning reconstructs it best (:meth:`fitting_label`); it is encoded with
-        that label, whose embedding comes back to be blended along the path. A label endpoint
-        is the prior's centre (zeros) under that label.
-        """
-        cond_model = self.model.cfg.conditional
-        if isinstance(spec, str) and spec in self.ckpt.labels:
-            if cond_model:
-                return torch.zeros(self.latent_dim), self._embedding(spec), f"label {spec}"
-            return self._centroid(spec), None, f"label {spec}"
-        if isinstance(spec, (str, Path)) and not Path(spec).exists():
-            known = ", ".join(self.labels)
-            raise MelvaeError(
-                f"{spec!r} is neither an audio file nor a label"
-                + (f" (labels: {known})" if known else "")
-            )
-        arr = None if isinstance(spec, (str, Path)) else np.asarray(spec, dtype=np.float32)
-        if arr is not None and arr.shape == (self.latent_dim,):
-            if cond_model and label is None:
-                raise MelvaeError("a latent vector of a conditional model needs its label")
-            return torch.from_numpy(arr), self._embedding(label) if cond_model else None, "latent"
-        z, label = self._clip_latent(spec, sr, label)
-        desc = f"audio {Path(spec).name}" if arr is None else "audio"
-        if not cond_model:
-            return torch.from_numpy(z), None, desc
-        return torch.from_numpy(z), self._embedding(label), f"{desc} (label {label})"
+    def endpoint(self, spec, sr: int | None = None, label: str | None = None):
+        """A vector model's interpolation endpoint: :func:`vector_ops.endpoint`."""
+        return vector_ops.endpoint(self, spec, sr, label)
 
     def _embedding(self, label: str) -> torch.Tensor:
         """A conditional decoder's embedding of ``label``: (label_embedding_dim,), on the CPU."""
@@ -441,7 +386,8 @@ class Melvae:
         if steps < 2:
             raise MelvaeError("steps must be >= 2")
         if self.kind == "sequence":
-            return self._interpolate_sequences(a, b, steps, sr, 0, label_a, label_b).cpu().numpy()
+            mels = sequence_ops.interpolate_mels(self, a, b, steps, sr, 0, label_a, label_b)
+            return mels.cpu().numpy()
         (za, ca, _), (zb, cb, _) = self.endpoint(a, sr, label_a), self.endpoint(b, sr, label_b)
         t = torch.linspace(0, 1, steps)
         z = slerp(za.float(), zb.float(), t)
@@ -460,66 +406,6 @@ class Melvae:
         ea, eb = (table.weight[self.label_index(x)].detach() for x in (a, b))
         t = t.to(ea.device)[:, None]
         return (1 - t) * ea + t * eb
-
-    def _interpolate_sequences(
-        self,
-        a,
-        b,
-        steps: int,
-        sr: int | None,
-        seed: int = 0,
-        label_a: str | None = None,
-        label_b: str | None = None,
-    ):
-        """Sequence kind: between two labels, the prior's (and a conditional decoder's)
-        conditioning moves from a to b, each step sampled with the same seed; otherwise each
-        endpoint is a latent sequence (a clip's middle segment, or a prior sample of a label)
-        and the steps morph one into the other frame by frame, a conditional decoder's label
-        embedding moving from a's label to b's (a clip's: ``label_a`` / ``label_b``, else its
-        :meth:`fitting_label`, and it is encoded with it). -> mels (steps, n_mels, T)."""
-        t = torch.linspace(0, 1, steps)
-        if self._is_label(a) and self._is_label(b):
-            prior = self._need_prior()
-            p_cond = self._embedding_path(prior.label_embedding, a, b, t)
-            d_cond = self._embedding_path(self.model.label_embedding, a, b, t)
-            frames = self.model.latent_frames(self.audio.segment_frames)
-            z = torch.cat(
-                [
-                    prior.sample(
-                        1, frames, 1.0, seed, cond=None if p_cond is None else p_cond[i : i + 1]
-                    )
-                    for i in range(steps)
-                ]
-            )
-            return self._decode(z, a if d_cond is None else None, cond=d_cond)
-        (za, la), (zb, lb) = (
-            self._sequence_of(x, sr, seed, lab) for x, lab in ((a, label_a), (b, label_b))
-        )
-        w = t.to(self.device)[:, None, None]
-        z = (1 - w) * za[None] + w * zb[None]
-        return self._decode(z, cond=self._embedding_path(self.model.label_embedding, la, lb, t))
-
-    def _sequence_of(
-        self, spec, sr: int | None, seed: int, label: str | None = None
-    ) -> tuple[torch.Tensor, str | None]:
-        """An interpolation endpoint as (a latent sequence (C, T'), its label or None): a
-        label's prior sample, a clip's middle segment (encoded as :meth:`latent_of` does), or a
-        latent sequence given as such (with ``label`` for a conditional model)."""
-        if self._is_label(spec):
-            return self._sample_sequences(1, spec, 1.0, seed)[0][0], spec
-        if isinstance(spec, (str, Path)) and not Path(spec).exists():
-            known = ", ".join(self.labels)
-            raise MelvaeError(
-                f"{spec!r} is neither an audio file nor a label"
-                + (f" (labels: {known})" if known else "")
-            )
-        arr = None if isinstance(spec, (str, Path)) else np.asarray(spec, dtype=np.float32)
-        if arr is not None and arr.ndim == 2 and arr.shape[0] == self.latent_dim:
-            if self.model.cfg.conditional and label is None:
-                raise MelvaeError("a latent sequence of a conditional model needs its label")
-            return torch.from_numpy(arr).to(self.device), label
-        z, label = self._clip_latent(spec, sr, label)
-        return torch.from_numpy(z).to(self.device), label
 
     def interpolate(
         self,
@@ -541,58 +427,18 @@ class Melvae:
         return clips, joined, self.sample_rate
 
     # -- files -----------------------------------------------------------------------------
-    def write_clips(
-        self,
-        out_dir: Path | str,
-        mels: np.ndarray,
-        names: list[str],
-        n_iter: int = DEFAULT_ITERATIONS,
-        seed: int | None = 0,
-        fmt: str = "wav",
-    ) -> list[Path]:
-        """Invert mels (n, n_mels, frames) and write OUT_DIR/NAME.wav (or .flac) and a mel
-        PNG beside each; returns the audio paths."""
-        from melvae.audio import write_audio
-        from melvae.plots import save_mel_png
+    # -- files (melvae.outputs) ---------------------------------------------------------
+    def write_clips(self, out_dir, mels, names, **kwargs) -> list[Path]:
+        """Invert mels; write OUT_DIR/NAME.wav and a mel PNG each: :func:`outputs.write_clips`."""
+        return outputs.write_clips(self, out_dir, mels, names, **kwargs)
 
-        out_dir = Path(out_dir)
-        paths = []
-        for name, mel, wave in zip(names, mels, self.mel_to_audio(mels, n_iter, seed), strict=True):
-            path = write_audio(out_dir / f"{name}.{fmt}", wave, self.sample_rate)
-            save_mel_png(mel, self.audio, path.with_suffix(".png"), title=name)
-            paths.append(path)
-        return paths
+    def write_interpolation(self, out_dir, a, b, **kwargs) -> Path:
+        """Steps and their joined transition as WAV: :func:`outputs.write_interpolation`."""
+        return outputs.write_interpolation(self, out_dir, a, b, **kwargs)
 
-    def write_interpolation(
-        self,
-        out_dir: Path | str,
-        a,
-        b,
-        steps: int = 8,
-        fade_seconds: float = 1.0,
-        n_iter: int = DEFAULT_ITERATIONS,
-        seed: int | None = 0,
-        label_a: str | None = None,
-        label_b: str | None = None,
-    ) -> Path:
-        """Write OUT_DIR/step_NN.wav for each step and OUT_DIR/interpolation.wav, the steps
-        joined with crossfades; returns the joined file's path."""
-        from melvae.audio import write_audio
-
-        out_dir = Path(out_dir)
-        clips, joined, sr = self.interpolate(
-            a,
-            b,
-            steps,
-            fade_seconds=fade_seconds,
-            n_iter=n_iter,
-            seed=seed,
-            label_a=label_a,
-            label_b=label_b,
-        )
-        for i, clip in enumerate(clips):
-            write_audio(out_dir / f"step_{i:02d}.wav", clip, sr)
-        return write_audio(out_dir / "interpolation.wav", joined, sr)
+    def write_longform(self, path, seconds: float, start=None, **kwargs) -> dict:
+        """Stream a long track to disk with its .json: :func:`outputs.write_longform`."""
+        return outputs.write_longform(self, path, seconds, start, **kwargs)
 
     # -- long tracks -----------------------------------------------------------------------
     def longform_stream(
@@ -627,125 +473,22 @@ class Melvae:
         k / (n - 1) (the start is still encoded with its own label). On an unconditional vector
         model ``label`` walks near that label's centroid, and ``labels`` is an error."""
         if self.kind == "sequence":
-            yield from self._sequence_longform(
-                seconds, start, label, labels, seed, temperature, n_iter, start_sr
+            return sequence_ops.longform_stream(
+                self, seconds, start, label, labels, seed, temperature, n_iter, start_sr
             )
-            return
-        cond_model = self.model.cfg.conditional
-        if labels and not cond_model:
-            raise MelvaeError(
-                "a label schedule (labels) needs a conditional or a sequence model; "
-                "give one label (the walk stays near it)"
-            )
-        for name in labels or []:
-            self.label_index(name)
-        try:
-            plan = plan_segments(seconds, self.audio, bpm=bpm)
-        except ValueError as exc:
-            raise MelvaeError(str(exc)) from None
-        if start is not None:
-            z0, start_label = self._clip_latent(start, start_sr, label, where="first")
-            z0 = torch.from_numpy(z0)
-            origin = {"from": str(start) if isinstance(start, (str, Path)) else "given clip"}
-        else:
-            start_label = label
-            if cond_model and label is None:
-                start_label = labels[0] if labels else self.draw_labels(1, seed)[0]
-            z0 = self._sample(1, label, temperature, seed)[0]
-            near = f" near label {label}" if label and not cond_model else ""
-            origin = {"from": "random draw" + near}
-        if cond_model:
-            origin["label"] = start_label
-        center, spread = None, 1.0
-        if label is not None and not cond_model:
-            center, spread = self._centroid(label), 0.5
-        names = list(labels or [start_label]) if cond_model else []
-        walk = latent_walk(
-            z0,
-            len(plan.positions),
-            steps_per_target,
-            temperature,
+        return vector_ops.longform_stream(
+            self,
+            seconds,
+            start,
+            label,
+            labels,
+            bpm,
             seed,
-            target_center=center,
-            target_spread=spread,
-            start_source=origin,
+            temperature,
+            steps_per_target,
+            n_iter,
+            start_sr,
         )
-
-        # A conditional decoder's label embedding per segment: segment k of n gets the
-        # schedule's value at k / (n - 1). render_longform decodes the segments in order.
-        cond_path = None
-        if names:
-            rows = [self._embedding(name).numpy() for name in names]
-            cond_path = schedule(rows, len(plan.positions)).to(self.device)
-        decoded = 0
-
-        def decode(z: torch.Tensor) -> torch.Tensor:
-            nonlocal decoded
-            if cond_path is None:
-                return self._decode(z, label)
-            cond = cond_path[decoded : decoded + len(z)]
-            decoded += len(z)
-            return self._decode(z, cond=cond)
-
-        yield {"plan": plan, "labels": names}
-        yield from render_longform(
-            decode, self.audio, plan, walk, n_iter=n_iter, seed=seed, device=self.device
-        )
-
-    def _sequence_longform(self, seconds, start, label, labels, seed, temperature, n_iter, sr):
-        prior = self._need_prior()
-        z0, start_label = None, label
-        if start is not None:
-            z0, start_label = self._clip_latent(start, sr, label, where="first")
-            z0 = torch.from_numpy(z0).to(self.device)
-        try:
-            plan = plan_sequence(
-                seconds, self.audio, self.model.rate, 0 if z0 is None else z0.shape[-1]
-            )
-        except ValueError as exc:
-            raise MelvaeError(str(exc)) from None
-        names = list(labels or ([start_label] if start_label else []))
-        if not names and self.labels and (prior.cfg.n_labels or self.model.cfg.conditional):
-            names = [self._likeliest_label(z0) if z0 is not None else self.draw_labels(1, seed)[0]]
-        for name in names:
-            self.label_index(name)
-        T = plan.latent_frames
-
-        def path(table):
-            if table is None or not names:
-                return None
-            rows = [table.weight[self.label_index(n)].detach().cpu().numpy() for n in names]
-            return schedule(rows, T).to(self.device)
-
-        temps = np.atleast_1d(np.asarray(temperature, dtype=np.float32))
-        if (temps < 0).any():
-            raise MelvaeError("temperature must be >= 0")
-        yield {"plan": plan, "labels": names}
-        yield from render_sequence(
-            self.model,
-            prior,
-            self.audio,
-            plan,
-            z0,
-            schedule(list(temps), T),
-            path(prior.label_embedding),
-            path(self.model.label_embedding),
-            n_iter=n_iter,
-            seed=seed,
-            device=self.device,
-        )
-
-    def _likeliest_label(self, z: torch.Tensor) -> str:
-        """The label under which the prior finds the latent sequence z (C, T') most likely."""
-        prior = self._need_prior()
-        if not prior.cfg.n_labels:
-            return self.labels[0]
-        with torch.no_grad():
-            nll = [
-                float(prior.nll(z[None], torch.tensor([i], device=self.device)))
-                for i in range(prior.cfg.n_labels)
-            ]
-        return self.labels[int(np.argmin(nll))]
 
     def longform(self, seconds: float, start=None, **kwargs) -> tuple[np.ndarray, int, dict]:
         """A whole long track in memory: (audio (samples,), sample_rate, info) where info has
@@ -763,73 +506,3 @@ class Melvae:
         if head.get("labels"):
             info["labels"] = list(head["labels"])
         return np.concatenate(blocks), self.sample_rate, info
-
-    def write_longform(
-        self,
-        path: Path | str,
-        seconds: float,
-        start=None,
-        progress: bool = True,
-        settings: dict | None = None,
-        **kwargs,
-    ) -> dict:
-        """Stream a long track to ``path`` (.wav or .flac) in bounded memory, and its
-        description to ``path`` with a .json suffix; returns that description."""
-        import soundfile as sf
-
-        from melvae.progress import progress_bar
-
-        path = Path(path)
-        if path.suffix.lower() not in (".wav", ".flac"):
-            raise MelvaeError(f"{path}: the track must be a .wav or .flac file")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.stem}.partial{path.suffix}")
-        stream = self.longform_stream(seconds, start, **kwargs)
-        head = next(stream)
-        plan = head["plan"]
-        segments, clipped = [], 0
-        bar = progress_bar(len(plan.positions), "longform", "segment", progress)
-        try:
-            subtype = "PCM_16" if path.suffix.lower() == ".wav" else None
-            with sf.SoundFile(partial, "w", self.sample_rate, 1, subtype=subtype) as fh:
-                for item in stream:
-                    if isinstance(item, dict):
-                        segments.append(item)
-                        bar.update(1)
-                        continue
-                    clipped += int((np.abs(item) > 1.0).sum())
-                    fh.write(np.clip(item, -1.0, 1.0))
-            partial.replace(path)
-        finally:
-            bar.close()
-            partial.unlink(missing_ok=True)
-        info = describe_track(plan, segments, self.audio)
-        if head.get("labels"):
-            info["labels"] = list(head["labels"])
-        info["clipped_samples"] = clipped
-        info["settings"] = {"seconds": seconds, **kwargs, **(settings or {})}
-        info = jsonable(info)  # paths and the like as strings
-        write_json(path.with_suffix(".json"), info)  # atomic, like every other JSON we write
-        return info
-
-
-def describe_track(plan, segments: list[dict], cfg: AudioConfig) -> dict:
-    """The track.json content: segment records and join times (centre of each overlap)."""
-    if hasattr(plan, "describe"):  # a sequence model's track: no segments, no joins
-        return plan.describe(segments, cfg)
-    joins = []
-    for prev, nxt in zip(plan.positions[:-1], plan.positions[1:]):
-        overlap_end = prev + plan.used_frames
-        joins.append(round(plan.seconds((nxt + overlap_end) / 2, cfg), 4))
-    return {
-        "seconds": plan.total_samples / cfg.sample_rate,
-        "samples": plan.total_samples,
-        "sample_rate": cfg.sample_rate,
-        "segment_seconds": round(plan.seconds(plan.used_frames, cfg), 4),
-        "overlap_seconds": round(plan.seconds(plan.overlap_frames, cfg), 4),
-        "bar_seconds": None
-        if plan.bar_frames is None
-        else round(plan.seconds(plan.bar_frames, cfg), 6),
-        "segments": segments,
-        "joins": joins,
-    }

@@ -144,6 +144,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         devices=args.devices,
         strategy=args.strategy,
         prior_fraction=args.prior_fraction,
+        prior_epochs=args.prior_epochs,
     )
     channels = tuple(int(c) for c in args.channels.split(",")) if args.channels else None
     result = train(
@@ -500,6 +501,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.2,
         help="sequence kind: share of --max-minutes spent training the prior (default: 0.2)",
+    )
+    p.add_argument(
+        "--prior-epochs",
+        type=_positive_int,
+        help="sequence kind: the prior's epochs, where --max-minutes does not end it first "
+        "(default: as --epochs)",
     )
     p.add_argument(
         "--kl-warmup-epochs",

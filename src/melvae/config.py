@@ -129,7 +129,7 @@ def segment_samples_for(
 
 
 MODEL_KINDS = ("sequence", "vector")
-DEFAULT_KIND = "vector"  # what `melvae train` builds unless told otherwise
+DEFAULT_KIND = "sequence"  # what `melvae train` builds unless told otherwise (README: real music)
 # The KL weight (beta) of each kind, against the summed squared error; measured on real
 # music (README, "Music with rhythm"): the vector kind's 1.0 is the reference design's.
 KIND_BETA = {"vector": 1.0, "sequence": 0.01}
@@ -199,6 +199,7 @@ class PriorConfig:
     layers: int = 2
     mixtures: int = 8
     dropout: float = 0.0
+    input_noise: float = 0.0  # std of noise on the teacher-forced inputs (normalized units)
     n_labels: int = 0  # > 0: conditioned on the label
     label_embedding_dim: int = 16
 
@@ -206,6 +207,7 @@ class PriorConfig:
         _check(self.channels >= 1 and self.hidden >= 1, "channels and hidden must be >= 1")
         _check(self.layers >= 1 and self.mixtures >= 1, "layers and mixtures must be >= 1")
         _check(0 <= self.dropout < 1, "dropout must be in [0, 1)")
+        _check(self.input_noise >= 0, "input_noise must be >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -235,7 +237,7 @@ class TrainConfig:
     devices: int = 1
     strategy: str = "auto"
     prior_fraction: float = 0.2  # sequence kind: share of --max-minutes for the prior
-    prior_epochs: int = 100  # sequence kind: the prior's epochs when no time limit ends it
+    prior_epochs: int | None = None  # sequence kind: the prior's epochs (None: as --epochs)
     crop_frames: int = 128  # sequence kind: train on random windows of this many frames (0: off)
 
     def __post_init__(self) -> None:
@@ -245,7 +247,7 @@ class TrainConfig:
         _check(self.lr > 0, f"lr must be positive, got {self.lr}")
         _check(self.beta is None or self.beta >= 0, f"beta must be >= 0, got {self.beta}")
         _check(0 <= self.prior_fraction < 1, "prior_fraction must be in [0, 1)")
-        _check(self.prior_epochs >= 1, "prior_epochs must be >= 1")
+        _check(self.prior_epochs is None or self.prior_epochs >= 1, "prior_epochs must be >= 1")
         _check(self.crop_frames >= 0, "crop_frames must be >= 0")
         _check(self.kl_warmup_epochs >= 0, "kl_warmup_epochs must be >= 0")
         _check(self.free_bits >= 0, "free_bits must be >= 0")

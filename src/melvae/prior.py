@@ -95,7 +95,12 @@ class LatentPrior(nn.Module):
         """Negative log-likelihood per latent number (nats), teacher forced. z (B, C, T)."""
         B, C, T = z.shape
         x = self._norm(z.transpose(1, 2))  # (B, T, C)
-        prev = torch.cat([self.bos.expand(B, 1, C), x[:, :-1]], dim=1)
+        prev = x[:, :-1]
+        if self.training and self.cfg.input_noise > 0:
+            # A history with errors in it, like the one sampling feeds back: the prior learns
+            # to pull a drifting sequence back instead of compounding the drift.
+            prev = prev + self.cfg.input_noise * torch.randn_like(prev)
+        prev = torch.cat([self.bos.expand(B, 1, C), prev], dim=1)
         out, _ = self.gru(self._step_input(prev, self.condition(labels, cond, B, T)))
         logits, means, log_std = self._mixture(out)
         # log N(x | mean, std) summed over channels, for each component: (B, T, K)

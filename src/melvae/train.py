@@ -38,7 +38,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from melvae.checkpoint import Checkpoint, save_checkpoint
-from melvae.config import SEQUENCE_CHANNELS, ModelConfig, TrainConfig, write_json
+from melvae.config import DEFAULT_KIND, SEQUENCE_CHANNELS, ModelConfig, TrainConfig, write_json
 from melvae.dataset import MelDataset, track_split
 from melvae.errors import MelvaeError
 from melvae.layout import BEST, CURVES, HISTORY, LAST, RESUME, RUN_CONFIG, read_run_config
@@ -379,7 +379,7 @@ def train(
     resume: bool = False,
     device: str = "auto",
     progress: bool = True,
-    kind: str = "vector",
+    kind: str = DEFAULT_KIND,
     latent_channels: int = 16,
     rate: int = 4,
 ) -> TrainResult:
@@ -560,7 +560,7 @@ def _train_prior(model, data, train_idx, val_idx, train_cfg: TrainConfig, progre
         train_idx,
         val_idx,
         n_labels=len(data.labels),
-        epochs=train_cfg.prior_epochs,
+        epochs=train_cfg.prior_epochs or train_cfg.epochs,
         minutes=minutes,
         seed=train_cfg.seed,
         progress=progress,

@@ -108,10 +108,12 @@ def fit_prior(
     window: int = 256,
     batch_size: int = 16,
     lr: float = 2e-3,
+    **prior_settings,
 ) -> tuple[LatentPrior, dict]:
     """Train a prior on the latent sequences of ``model`` (a SeqVAE) for ``epochs`` or
     ``minutes``, whichever ends first, with a cosine learning-rate decay over that budget;
     returns it (eval mode, on the model's device) and facts for the checkpoint's info.
+    ``prior_settings``: PriorConfig fields (hidden, layers, mixtures, input_noise, ...).
 
     A plain loop on one device, not Lightning: it runs after the autoencoder's fit, in the
     rank-0 process only, where a second Lightning Trainer would find the DDP launcher's
@@ -120,7 +122,7 @@ def fit_prior(
     device = next(model.parameters()).device
     train_seqs = track_sequences(model, data, train_idx, device)
     val_seqs = track_sequences(model, data, val_idx, device) if val_idx else []
-    cfg = PriorConfig(channels=model.cfg.latent_channels, n_labels=n_labels)
+    cfg = PriorConfig(channels=model.cfg.latent_channels, n_labels=n_labels, **prior_settings)
     torch.manual_seed(seed)
     prior = LatentPrior(cfg)
     prior.set_statistics(torch.cat([s.z for s in train_seqs], dim=-1).T)

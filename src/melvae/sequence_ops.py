@@ -1,0 +1,151 @@
+"""The sequence kind's inference: sampling its prior, interpolating latent sequences, and
+long tracks continued by the prior with no joins.
+
+Functions of a loaded :class:`melvae.api.Melvae` ``m`` whose model is a SeqVAE; the API
+dispatches here by ``m.kind``, so this module is where the sequence kind plugs into every
+command. Shapes: latent sequences (n, latent_channels, latent frames).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from melvae.errors import MelvaeError
+from melvae.longform import plan_sequence, render_sequence, schedule
+
+
+def sample(m, n, label, temperature, seed, cond=None):
+    """n latent sequences of one segment from the prior: (z (n, C, T'), label ids (n,) or
+    None). A conditional prior with no label draws one per clip (:meth:`draw_labels`)."""
+    prior = m._need_prior()
+    if temperature < 0:
+        raise MelvaeError(f"temperature must be >= 0, got {temperature}")
+    ids = None
+    if prior.cfg.n_labels and cond is None:
+        if label is not None:
+            ids = torch.full((n,), m.label_index(label), dtype=torch.long)
+        else:
+            names = m.draw_labels(n, seed)
+            ids = torch.tensor([m.label_index(x) for x in names], dtype=torch.long)
+        ids = ids.to(m.device)
+    steps = m.model.latent_frames(m.audio.segment_frames)
+    z = prior.sample(n, steps, temperature, seed, labels=ids, cond=cond)
+    return z, ids
+
+
+def interpolate_mels(
+    m,
+    a,
+    b,
+    steps: int,
+    sr: int | None,
+    seed: int = 0,
+    label_a: str | None = None,
+    label_b: str | None = None,
+):
+    """Sequence kind: between two labels, the prior's (and a conditional decoder's)
+    conditioning moves from a to b, each step sampled with the same seed; otherwise each
+    endpoint is a latent sequence (a clip's middle segment, or a prior sample of a label)
+    and the steps morph one into the other frame by frame, a conditional decoder's label
+    embedding moving from a's label to b's (a clip's: ``label_a`` / ``label_b``, else its
+    :meth:`fitting_label`, and it is encoded with it). -> mels (steps, n_mels, T)."""
+    t = torch.linspace(0, 1, steps)
+    if m._is_label(a) and m._is_label(b):
+        prior = m._need_prior()
+        p_cond = m._embedding_path(prior.label_embedding, a, b, t)
+        d_cond = m._embedding_path(m.model.label_embedding, a, b, t)
+        frames = m.model.latent_frames(m.audio.segment_frames)
+        z = torch.cat(
+            [
+                prior.sample(
+                    1, frames, 1.0, seed, cond=None if p_cond is None else p_cond[i : i + 1]
+                )
+                for i in range(steps)
+            ]
+        )
+        return m._decode(z, a if d_cond is None else None, cond=d_cond)
+    (za, la), (zb, lb) = (endpoint(m, x, sr, seed, lab) for x, lab in ((a, label_a), (b, label_b)))
+    w = t.to(m.device)[:, None, None]
+    z = (1 - w) * za[None] + w * zb[None]
+    return m._decode(z, cond=m._embedding_path(m.model.label_embedding, la, lb, t))
+
+
+def endpoint(
+    m, spec, sr: int | None, seed: int, label: str | None = None
+) -> tuple[torch.Tensor, str | None]:
+    """An interpolation endpoint as (a latent sequence (C, T'), its label or None): a
+    label's prior sample, a clip's middle segment (encoded as :meth:`latent_of` does), or a
+    latent sequence given as such (with ``label`` for a conditional model)."""
+    if m._is_label(spec):
+        return sample(m, 1, spec, 1.0, seed)[0][0], spec
+    if isinstance(spec, (str, Path)) and not Path(spec).exists():
+        known = ", ".join(m.labels)
+        raise MelvaeError(
+            f"{spec!r} is neither an audio file nor a label"
+            + (f" (labels: {known})" if known else "")
+        )
+    arr = None if isinstance(spec, (str, Path)) else np.asarray(spec, dtype=np.float32)
+    if arr is not None and arr.ndim == 2 and arr.shape[0] == m.latent_dim:
+        if m.model.cfg.conditional and label is None:
+            raise MelvaeError("a latent sequence of a conditional model needs its label")
+        return torch.from_numpy(arr).to(m.device), label
+    z, label = m._clip_latent(spec, sr, label)
+    return torch.from_numpy(z).to(m.device), label
+
+
+def longform_stream(m, seconds, start, label, labels, seed, temperature, n_iter, sr):
+    prior = m._need_prior()
+    z0, start_label = None, label
+    if start is not None:
+        z0, start_label = m._clip_latent(start, sr, label, where="first")
+        z0 = torch.from_numpy(z0).to(m.device)
+    try:
+        plan = plan_sequence(seconds, m.audio, m.model.rate, 0 if z0 is None else z0.shape[-1])
+    except ValueError as exc:
+        raise MelvaeError(str(exc)) from None
+    names = list(labels or ([start_label] if start_label else []))
+    if not names and m.labels and (prior.cfg.n_labels or m.model.cfg.conditional):
+        names = [likeliest_label(m, z0) if z0 is not None else m.draw_labels(1, seed)[0]]
+    for name in names:
+        m.label_index(name)
+    T = plan.latent_frames
+
+    def path(table):
+        if table is None or not names:
+            return None
+        rows = [table.weight[m.label_index(n)].detach().cpu().numpy() for n in names]
+        return schedule(rows, T).to(m.device)
+
+    temps = np.atleast_1d(np.asarray(temperature, dtype=np.float32))
+    if (temps < 0).any():
+        raise MelvaeError("temperature must be >= 0")
+    yield {"plan": plan, "labels": names}
+    yield from render_sequence(
+        m.model,
+        prior,
+        m.audio,
+        plan,
+        z0,
+        schedule(list(temps), T),
+        path(prior.label_embedding),
+        path(m.model.label_embedding),
+        n_iter=n_iter,
+        seed=seed,
+        device=m.device,
+    )
+
+
+def likeliest_label(m, z: torch.Tensor) -> str:
+    """The label under which the prior finds the latent sequence z (C, T') most likely."""
+    prior = m._need_prior()
+    if not prior.cfg.n_labels:
+        return m.labels[0]
+    with torch.no_grad():
+        nll = [
+            float(prior.nll(z[None], torch.tensor([i], device=m.device)))
+            for i in range(prior.cfg.n_labels)
+        ]
+    return m.labels[int(np.argmin(nll))]

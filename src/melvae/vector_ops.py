@@ -1,0 +1,128 @@
+"""The vector kind's inference: interpolation endpoints and long tracks made by a latent
+walk whose decoded segments are joined in the spectrogram.
+
+Functions of a loaded :class:`melvae.api.Melvae` ``m`` whose model is a MelVAE (one latent
+vector per segment); the API dispatches here by ``m.kind``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from melvae.errors import MelvaeError
+from melvae.longform import latent_walk, plan_segments, render_longform, schedule
+
+
+def endpoint(
+    m, spec, sr: int | None = None, label: str | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+    """Resolve an interpolation endpoint to (latent, label embedding or None, description).
+
+    spec: a label name, an audio file (its middle segment), samples at ``sr`` (their
+    middle segment), a normalized mel (n_mels, frames) or a latent vector (latent_dim,).
+    On a conditional model a clip keeps its own label: ``label`` if given, else the one
+    whose conditioning reconstructs it best (:meth:`fitting_label`); it is encoded with
+    that label, whose embedding comes back to be blended along the path. A label endpoint
+    is the prior's centre (zeros) under that label.
+    """
+    cond_model = m.model.cfg.conditional
+    if isinstance(spec, str) and spec in m.ckpt.labels:
+        if cond_model:
+            return torch.zeros(m.latent_dim), m._embedding(spec), f"label {spec}"
+        return m._centroid(spec), None, f"label {spec}"
+    if isinstance(spec, (str, Path)) and not Path(spec).exists():
+        known = ", ".join(m.labels)
+        raise MelvaeError(
+            f"{spec!r} is neither an audio file nor a label"
+            + (f" (labels: {known})" if known else "")
+        )
+    arr = None if isinstance(spec, (str, Path)) else np.asarray(spec, dtype=np.float32)
+    if arr is not None and arr.shape == (m.latent_dim,):
+        if cond_model and label is None:
+            raise MelvaeError("a latent vector of a conditional model needs its label")
+        return torch.from_numpy(arr), m._embedding(label) if cond_model else None, "latent"
+    z, label = m._clip_latent(spec, sr, label)
+    desc = f"audio {Path(spec).name}" if arr is None else "audio"
+    if not cond_model:
+        return torch.from_numpy(z), None, desc
+    return torch.from_numpy(z), m._embedding(label), f"{desc} (label {label})"
+
+
+def longform_stream(
+    m,
+    seconds: float,
+    start,
+    label: str | None,
+    labels: list[str] | None,
+    bpm: float | None,
+    seed: int,
+    temperature: float,
+    steps_per_target: int,
+    n_iter: int,
+    start_sr: int | None,
+):
+    """The vector kind's long track: a latent walk from the start, segments joined in the
+    spectrogram (:mod:`melvae.longform`); the arguments as :meth:`Melvae.longform_stream`."""
+    cond_model = m.model.cfg.conditional
+    if labels and not cond_model:
+        raise MelvaeError(
+            "a label schedule (labels) needs a conditional or a sequence model; "
+            "give one label (the walk stays near it)"
+        )
+    for name in labels or []:
+        m.label_index(name)
+    try:
+        plan = plan_segments(seconds, m.audio, bpm=bpm)
+    except ValueError as exc:
+        raise MelvaeError(str(exc)) from None
+    if start is not None:
+        z0, start_label = m._clip_latent(start, start_sr, label, where="first")
+        z0 = torch.from_numpy(z0)
+        origin = {"from": str(start) if isinstance(start, (str, Path)) else "given clip"}
+    else:
+        start_label = label
+        if cond_model and label is None:
+            start_label = labels[0] if labels else m.draw_labels(1, seed)[0]
+        z0 = m._sample(1, label, temperature, seed)[0]
+        near = f" near label {label}" if label and not cond_model else ""
+        origin = {"from": "random draw" + near}
+    if cond_model:
+        origin["label"] = start_label
+    center, spread = None, 1.0
+    if label is not None and not cond_model:
+        center, spread = m._centroid(label), 0.5
+    names = list(labels or [start_label]) if cond_model else []
+    walk = latent_walk(
+        z0,
+        len(plan.positions),
+        steps_per_target,
+        temperature,
+        seed,
+        target_center=center,
+        target_spread=spread,
+        start_source=origin,
+    )
+
+    # A conditional decoder's label embedding per segment: segment k of n gets the
+    # schedule's value at k / (n - 1). render_longform decodes the segments in order.
+    cond_path = None
+    if names:
+        rows = [m._embedding(name).numpy() for name in names]
+        cond_path = schedule(rows, len(plan.positions)).to(m.device)
+    decoded = 0
+
+    def decode(z: torch.Tensor) -> torch.Tensor:
+        nonlocal decoded
+        if cond_path is None:
+            return m._decode(z, label)
+        cond = cond_path[decoded : decoded + len(z)]
+        decoded += len(z)
+        return m._decode(z, cond=cond)
+
+    yield {"plan": plan, "labels": names}
+    yield from render_longform(
+        decode, m.audio, plan, walk, n_iter=n_iter, seed=seed, device=m.device
+    )

@@ -85,13 +85,13 @@ def test_prior_nll_falls_with_training_and_beats_an_iid_gaussian():
     z = _patterned(32, 40)
     prior.set_statistics(z.transpose(1, 2).reshape(-1, 3))
     opt = torch.optim.Adam(prior.parameters(), lr=1e-2)
-    first = float(prior.nll(z))
+    first = float(prior.nll(z).detach())
     for _ in range(150):
         loss = prior.nll(z)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    last = float(prior.nll(z))
+    last = float(prior.nll(z).detach())
     # an independent Gaussian per channel with the data's own mean and std:
     iid = float(0.5 * np.log(2 * np.pi * np.e) + prior.std.log().mean())
     assert last < first - 0.5

@@ -93,8 +93,9 @@ def write_longform(
     stream = model.longform_stream(seconds, start, **kwargs)
     head = next(stream)
     plan = head["plan"]
+    unit = "window" if hasattr(plan, "describe") else "segment"  # a sequence model: windows
     segments, clipped = [], 0
-    bar = progress_bar(len(plan.positions), "longform", "segment", progress)
+    bar = progress_bar(len(plan.positions), "longform", unit, progress)
     try:
         subtype = "PCM_16" if path.suffix.lower() == ".wav" else None
         with sf.SoundFile(partial, "w", model.sample_rate, 1, subtype=subtype) as fh:

@@ -195,3 +195,26 @@ def test_cli_trains_and_uses_a_sequence_model(tiny_data, tmp_path):
     wave, sr = sf.read(out)
     assert len(wave) == 4 * sr
     assert json.loads(out.with_suffix(".json").read_text())["joins"] == []
+
+
+def test_a_short_start_is_not_padded_with_silence(tiny_seq_run):
+    from melvae import sequence_ops
+
+    model = melvae.load(tiny_seq_run, device="cpu")
+    clip = np.sin(2 * np.pi * 330 * np.arange(4000) / 8000).astype(np.float32)  # 0.5 s
+    z0, _ = sequence_ops.start_sequence(model, clip, 8000, None)
+    frames = 4000 // TINY_AUDIO.hop_length + 1
+    assert z0.shape == (4, model.model.latent_frames(frames))
+    assert z0.shape[-1] < model.model.latent_frames(TINY_AUDIO.segment_frames)
+
+
+def test_prior_windows_cover_each_track_to_its_end():
+    from melvae.train_prior import TrackSequence, _Windows
+
+    seq = TrackSequence(torch.arange(3 * 100, dtype=torch.float32).reshape(3, 100), 0)
+    items = _Windows([seq], window=32).items
+    covered = torch.zeros(100, dtype=torch.bool)
+    for z, _ in items:
+        covered[z[0].long()] = True  # channel 0 holds the frame index
+    assert covered.all()
+    assert all(z.shape == (3, 32) for z, _ in items)

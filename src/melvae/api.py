@@ -30,6 +30,13 @@ from melvae.inversion import DEFAULT_ITERATIONS
 from melvae.outputs import describe_track
 
 
+def _as_tensor(z) -> torch.Tensor:
+    """Latents given as numpy (or lists) or as a tensor on any device: a float32 tensor."""
+    if isinstance(z, torch.Tensor):
+        return z.float()
+    return torch.from_numpy(np.asarray(z, dtype=np.float32))
+
+
 def pick_device(device: str | None = None) -> torch.device:
     """'auto' or None: CUDA if present, else Apple MPS, else CPU."""
     if device in (None, "auto"):
@@ -53,6 +60,8 @@ class Melvae:
     def __init__(self, checkpoint, device: torch.device):
         self.ckpt = checkpoint
         self.model = checkpoint.model.to(device).eval()
+        if checkpoint.prior is not None:
+            checkpoint.prior.to(device).eval()
         self.device = device
 
     @classmethod
@@ -140,7 +149,7 @@ class Melvae:
         unbiased draw with no sampling noise beyond rounding), and n = 1 is an ordinary draw.
         """
         weights = self.label_weights()
-        rng = np.random.default_rng([0 if seed is None else seed, 0x1AB])
+        rng = np.random.default_rng(None if seed is None else [seed, 0x1AB])
         points = (rng.random() + np.arange(n)) / n
         edges = np.cumsum(weights)
         ids = np.minimum(np.searchsorted(edges, points, side="right"), len(weights) - 1)
@@ -211,7 +220,7 @@ class Melvae:
     def decode(self, z: np.ndarray | torch.Tensor, label: str | None = None) -> np.ndarray:
         """Latents (as :meth:`encode` gives them) -> normalized mels (B, n_mels, frames) in
         [0, 1]."""
-        return self._decode(torch.as_tensor(np.asarray(z, dtype=np.float32)), label).cpu().numpy()
+        return self._decode(_as_tensor(z), label).cpu().numpy()
 
     def _decode(
         self,
@@ -267,17 +276,16 @@ class Melvae:
         self, z, label: str | None = None, n_iter: int = DEFAULT_ITERATIONS, seed: int | None = 0
     ) -> tuple[np.ndarray, int]:
         """Latents (B, latent_dim) -> (audio (B, samples), sample_rate)."""
-        return self.mel_to_audio(
-            self._decode(torch.as_tensor(np.asarray(z)), label), n_iter, seed
-        ), self.sample_rate
+        return self.mel_to_audio(self._decode(_as_tensor(z), label), n_iter, seed), self.sample_rate
 
     # -- generation ------------------------------------------------------------------------
     def sample_latents(
         self, n: int, label: str | None = None, temperature: float = 1.0, seed: int | None = 0
     ) -> np.ndarray:
-        """Draws from the prior; for a label of an unconditional model, around that label's
-        centroid (the mean latent of its training segments)."""
-        return self._sample(n, label, temperature, seed).numpy()
+        """Draws from the prior: the vector kind's N(0, I) (n, latent_dim), for a label of an
+        unconditional model around that label's centroid (the mean latent of its training
+        segments); the sequence kind's learned prior, one segment each (n, channels, frames)."""
+        return self._sample(n, label, temperature, seed).cpu().numpy()
 
     def _sample(self, n, label, temperature, seed) -> torch.Tensor:
         if self.kind == "sequence":
@@ -378,15 +386,17 @@ class Melvae:
         sr: int | None = None,
         label_a: str | None = None,
         label_b: str | None = None,
+        seed: int | None = 0,
     ) -> np.ndarray:
         """Mels of ``steps`` points from a to b by spherical interpolation of their latent
         means (endpoints included): (steps, n_mels, frames). On a conditional model each clip
         is encoded with its label (``label_a`` / ``label_b``, else its :meth:`fitting_label`)
-        and the decoder's label conditioning moves from a's label to b's along the path."""
+        and the decoder's label conditioning moves from a's label to b's along the path.
+        ``seed``: the sequence kind's prior samples (label endpoints)."""
         if steps < 2:
             raise MelvaeError("steps must be >= 2")
         if self.kind == "sequence":
-            mels = sequence_ops.interpolate_mels(self, a, b, steps, sr, 0, label_a, label_b)
+            mels = sequence_ops.interpolate_mels(self, a, b, steps, sr, seed, label_a, label_b)
             return mels.cpu().numpy()
         (za, ca, _), (zb, cb, _) = self.endpoint(a, sr, label_a), self.endpoint(b, sr, label_b)
         t = torch.linspace(0, 1, steps)
@@ -421,7 +431,7 @@ class Melvae:
     ) -> tuple[np.ndarray, np.ndarray, int]:
         """(clips (steps, samples), the clips joined with crossfades, sample_rate); the
         labels as in :meth:`interpolate_mels`."""
-        mels = self.interpolate_mels(a, b, steps, sr, label_a, label_b)
+        mels = self.interpolate_mels(a, b, steps, sr, label_a, label_b, seed)
         clips = self.mel_to_audio(mels, n_iter, seed)
         joined = crossfade_concat(list(clips), int(fade_seconds * self.sample_rate))
         return clips, joined, self.sample_rate

@@ -609,10 +609,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "longform",
-        help="a long seamless track from a latent walk",
-        description="Start from a real segment, walk the latent space and join "
-        "the decoded segments with spectrogram crossfades into one track of "
-        "exactly --seconds. Writes TRACK and TRACK.json (segments and joins).",
+        help="a long seamless track from a real start",
+        description="Start from a real segment and make one track of exactly --seconds. "
+        "A sequence model continues the start's latent sequence with its prior and inverts it "
+        "as one stream, with no joins; a vector model walks the latent space and joins the "
+        "decoded segments with spectrogram crossfades. Writes TRACK and TRACK.json.",
     )
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     p.add_argument("--seconds", type=_positive_float, default=180.0)
@@ -624,7 +625,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--bpm",
         type=_positive_float,
-        help="tempo: segments and overlaps become whole bars, keeping the beat",
+        help="vector kind: segments and overlaps become whole bars, keeping the beat",
     )
     p.add_argument(
         "--label",
@@ -648,7 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--steps-per-target",
         type=_positive_int,
         default=4,
-        help="segments spent moving towards each new random target (default: 4)",
+        help="vector kind: segments spent moving towards each new random target (default: 4)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -246,7 +246,7 @@ class TrainConfig:
         _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         _check(self.lr > 0, f"lr must be positive, got {self.lr}")
         _check(self.beta is None or self.beta >= 0, f"beta must be >= 0, got {self.beta}")
-        _check(0 <= self.prior_fraction < 1, "prior_fraction must be in [0, 1)")
+        _check(0 < self.prior_fraction < 1, "prior_fraction must be in (0, 1)")
         _check(self.prior_epochs is None or self.prior_epochs >= 1, "prior_epochs must be >= 1")
         _check(self.crop_frames >= 0, "crop_frames must be >= 0")
         _check(self.kl_warmup_epochs >= 0, "kl_warmup_epochs must be >= 0")

@@ -169,6 +169,11 @@ def evaluate(
         if not data_dir:
             raise MelvaeError(f"{run_dir}: name the dataset (its config.json records none)")
     model = melvae.load(run_dir, device=device)
+    if model.kind == "sequence" and model.prior is None:  # fail now, not after the inversions
+        raise MelvaeError(
+            f"{run_dir}: this sequence model's checkpoint holds no prior to generate with "
+            "(training stopped before it was trained): resume the run to train it"
+        )
     cfg = model.audio
     data = MelDataset(data_dir)
     assert_same_audio(cfg, data.audio, f"dataset {data_dir}")

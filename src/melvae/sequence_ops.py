@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from melvae.errors import MelvaeError
+from melvae.features import log_mel
 from melvae.longform import plan_sequence, render_sequence, schedule
 
 
@@ -88,7 +89,8 @@ def endpoint(
             + (f" (labels: {known})" if known else "")
         )
     arr = None if isinstance(spec, (str, Path)) else np.asarray(spec, dtype=np.float32)
-    if arr is not None and arr.ndim == 2 and arr.shape[0] == m.latent_dim:
+    is_mel = arr is not None and arr.shape == (m.audio.n_mels, m.audio.segment_frames)
+    if arr is not None and not is_mel and arr.ndim == 2 and arr.shape[0] == m.latent_dim:
         if m.model.cfg.conditional and label is None:
             raise MelvaeError("a latent sequence of a conditional model needs its label")
         return torch.from_numpy(arr).to(m.device), label
@@ -100,8 +102,7 @@ def longform_stream(m, seconds, start, label, labels, seed, temperature, n_iter,
     prior = m._need_prior()
     z0, start_label = None, label
     if start is not None:
-        z0, start_label = m._clip_latent(start, sr, label, where="first")
-        z0 = torch.from_numpy(z0).to(m.device)
+        z0, start_label = start_sequence(m, start, sr, label)
     try:
         plan = plan_sequence(seconds, m.audio, m.model.rate, 0 if z0 is None else z0.shape[-1])
     except ValueError as exc:
@@ -136,6 +137,25 @@ def longform_stream(m, seconds, start, label, labels, seed, temperature, n_iter,
         seed=seed,
         device=m.device,
     )
+
+
+def start_sequence(m, start, sr: int | None, label: str | None):
+    """A long track's start as (latent means (C, T'), its label or None): the first segment of
+    a clip, or all of a shorter one, never padded (the model takes any length, and padding
+    would open the track with silence and warm the prior on it). ``start``: an audio file,
+    samples at ``sr``, or a normalized mel (n_mels, frames)."""
+    arr = None if isinstance(start, (str, Path)) else np.asarray(start, dtype=np.float32)
+    if arr is not None and arr.ndim == 2 and arr.shape[0] == m.audio.n_mels:
+        mel = torch.from_numpy(arr[:, : m.audio.segment_frames])
+    else:
+        wave = m._audio_input(start, sr)[: m.audio.segment_samples]
+        if len(wave) < m.audio.n_fft:
+            raise MelvaeError(f"the start clip is too short: {len(wave)} samples")
+        mel = log_mel(torch.from_numpy(np.ascontiguousarray(wave))[None], m.audio)[0]
+    mel = mel.to(m.device)
+    if label is None and m.model.cfg.conditional:
+        label = m.fitting_label(mel)
+    return torch.from_numpy(m.encode_mel(mel[None], label)[0]).to(m.device), label
 
 
 def likeliest_label(m, z: torch.Tensor) -> str:

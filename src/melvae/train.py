@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from melvae.checkpoint import Checkpoint, save_checkpoint
+from melvae.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from melvae.config import DEFAULT_KIND, SEQUENCE_CHANNELS, ModelConfig, TrainConfig, write_json
 from melvae.dataset import MelDataset, track_split
 from melvae.errors import MelvaeError
@@ -469,6 +469,12 @@ def train(
         train_cfg,
         log_epochs=progress and not draw_bar,
     )
+    if resume and (run_dir / BEST).is_file():
+        # The best epoch so far is in best.pt: if no resumed epoch beats it, the prior and the
+        # final best.pt must still be built on it, not on the last weights.
+        saved_best = load_checkpoint(run_dir / BEST)
+        folder.best_state = saved_best.model.state_dict()
+        folder.best_info = {k: v for k, v in saved_best.info.items() if not k.startswith("prior_")}
     resume_ckpt = pl.callbacks.ModelCheckpoint(
         dirpath=run_dir,
         filename=Path(RESUME).stem,
@@ -510,8 +516,16 @@ def train(
     prior, prior_info = None, None
     if trainer.is_global_zero:
         if model_cfg.kind == "sequence" and not folder.interrupted:
+            # Lightning's teardown moved the model to the CPU: the prior trains where the
+            # autoencoder did.
+            prior_device = _torch_device(accelerator, devices)
             prior, prior_info = _train_prior(
-                folder.best_model(task.model), data, train_idx, val_idx, train_cfg, progress
+                folder.best_model(task.model).to(prior_device),
+                data,
+                train_idx,
+                val_idx,
+                train_cfg,
+                progress,
             )
         folder.finalize(task.model, prior, prior_info)
     mu = _latent_means(task.model, train_set)
@@ -545,6 +559,16 @@ def _refuse_changed_settings(given: TrainConfig, saved: TrainConfig) -> None:
             f"--resume keeps the run's settings: {'; '.join(changed)}; "
             f"start a new run to change {it}"
         )
+
+
+def _torch_device(accelerator: str, devices) -> torch.device:
+    """Lightning's (accelerator, devices) -> the torch device of the first process."""
+    if accelerator == "gpu" or (accelerator == "auto" and torch.cuda.is_available()):
+        index = devices[0] if isinstance(devices, list) else 0
+        return torch.device("cuda", index) if torch.cuda.is_available() else torch.device("cpu")
+    if accelerator == "mps":
+        return torch.device("mps")
+    return torch.device("cpu")
 
 
 def _train_prior(model, data, train_idx, val_idx, train_cfg: TrainConfig, progress: bool):

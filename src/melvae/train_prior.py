@@ -3,8 +3,9 @@
 The prior learns p(z_t | z_<t, label) on the latent sequences of whole training tracks: each
 track's segments are encoded (latent means) and laid on one time line by their start sample
 from the manifest, so a sequence runs across segment boundaries the way a long track will.
-Training sees random windows of ``window`` latent frames (24 s at rate 4), which is also the
-context it learns to use; sampling runs on for any length from the GRU state.
+Training sees windows of ``window`` latent frames (24 s at rate 4), half-overlapping and
+covering each track to its end, in shuffled order; that is also the context it learns to
+use, and sampling runs on for any length from the GRU state.
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ class _Windows(Dataset):
         self.items = []
         for seq in seqs:
             T = seq.z.shape[-1]
-            starts = range(0, max(1, T - window + 1), max(1, window // 2))
+            starts = list(range(0, max(1, T - window + 1), max(1, window // 2)))
+            if window < T and starts[-1] != T - window:
+                starts.append(T - window)  # the track's last frames too
             for s in starts:
                 z = seq.z[:, s : s + window]
                 if z.shape[-1] < window:
@@ -135,7 +138,7 @@ def fit_prior(
     )
     val_loader = DataLoader(_Windows(val_seqs, window), batch_size=batch_size) if val_seqs else None
     opt = torch.optim.Adam(prior.parameters(), lr=lr)
-    budget = 60.0 * minutes if minutes else math.inf
+    budget = 60.0 * minutes if minutes is not None else math.inf
     total_steps = max(1, epochs * len(loader))
     t0, step, epoch, interrupted = time.perf_counter(), 0, 0, False
     train_nll = math.nan

@@ -406,6 +406,16 @@ class Melvae:
             cond = ((1 - t)[:, None] * ca + t[:, None] * cb).to(self.device)
         return self._decode(z, cond=cond).cpu().numpy()
 
+    def check_endpoint(self, spec) -> None:
+        """A string that names neither a label nor an existing file is a user error."""
+        named = isinstance(spec, (str, Path)) and spec not in self.ckpt.labels
+        if named and not Path(spec).exists():
+            known = ", ".join(self.labels)
+            raise MelvaeError(
+                f"{spec!r} is neither an audio file nor a label"
+                + (f" (labels: {known})" if known else "")
+            )
+
     def _is_label(self, spec) -> bool:
         return isinstance(spec, str) and spec in self.ckpt.labels
 

@@ -48,6 +48,16 @@ class SegmentPlan:
         return frame * cfg.hop_length / cfg.sample_rate
 
 
+def track_length(seconds: float, cfg: AudioConfig) -> tuple[int, int]:
+    """A track of ``seconds``: (samples, exact; centered STFT frames covering them)."""
+    if seconds <= 0:
+        raise ValueError(f"seconds must be positive, got {seconds}")
+    total_samples = int(round(seconds * cfg.sample_rate))
+    if total_samples < cfg.hop_length:
+        raise ValueError(f"a track must last at least one hop ({cfg.frames_to_seconds(1):.3f} s)")
+    return total_samples, math.ceil(total_samples / cfg.hop_length) + 1
+
+
 def plan_segments(
     seconds: float,
     cfg: AudioConfig,
@@ -56,12 +66,7 @@ def plan_segments(
     overlap_bars: int = 1,
 ) -> SegmentPlan:
     """Segment placement for a track of ``seconds`` (exact, in samples)."""
-    if seconds <= 0:
-        raise ValueError(f"seconds must be positive, got {seconds}")
-    total_samples = int(round(seconds * cfg.sample_rate))
-    if total_samples < cfg.hop_length:
-        raise ValueError(f"a track must last at least one hop ({cfg.frames_to_seconds(1):.3f} s)")
-    total_frames = math.ceil(total_samples / cfg.hop_length) + 1
+    total_samples, total_frames = track_length(seconds, cfg)
     seg = cfg.segment_frames
     bar_frames = None
     if bpm is not None:
@@ -265,12 +270,9 @@ class SequencePlan:
 def plan_sequence(
     seconds: float, cfg: AudioConfig, rate: int, start_frames: int = 0, window: int = 256
 ) -> SequencePlan:
-    if seconds <= 0:
-        raise ValueError(f"seconds must be positive, got {seconds}")
-    total_samples = int(round(seconds * cfg.sample_rate))
-    if total_samples < cfg.hop_length:
-        raise ValueError(f"a track must last at least one hop ({cfg.frames_to_seconds(1):.3f} s)")
-    total_frames = math.ceil(total_samples / cfg.hop_length) + 1
+    """A sequence model's track of ``seconds``: its latent frames at ``rate``, the first
+    ``start_frames`` of them from the real start, decoded ``window`` at a time."""
+    total_samples, total_frames = track_length(seconds, cfg)
     latent = math.ceil(total_frames / rate)
     return SequencePlan(
         total_samples, total_frames, latent, window, min(start_frames, latent), rate

@@ -37,7 +37,35 @@ def _up(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
-class MelVAE(nn.Module):
+class VAEBase(nn.Module):
+    """What both model kinds share: label conditioning and the reparameterized forward pass.
+    A subclass sets ``cfg`` and ``label_embedding`` and defines encode and decode."""
+
+    cfg: ModelConfig
+    label_embedding: nn.Embedding | None
+
+    def _condition(self, labels: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+        if self.label_embedding is None:
+            return None
+        if labels is None:
+            raise ValueError("this model is conditional: pass labels (B,) of label indices")
+        labels = labels.to(self.label_embedding.weight.device).long().reshape(batch)
+        return self.label_embedding(labels)
+
+    def forward(
+        self,
+        mel: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns (reconstruction (B, n_mels, T), mu, logvar): z = mu + sigma * eps."""
+        mu, logvar = self.encode(mel, labels)
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        z = mu + eps * torch.exp(0.5 * logvar)
+        return self.decode(z, labels, frames=mel.shape[-1]), mu, logvar
+
+
+class MelVAE(VAEBase):
     """Conv encoder -> (mu, logvar) -> z -> conv decoder, optionally conditioned on a label."""
 
     kind = "vector"
@@ -77,14 +105,6 @@ class MelVAE(nn.Module):
         """(B, latent_dim) -> (B, latent_dim): one latent position per segment."""
         return mu
 
-    def _condition(self, labels: torch.Tensor | None, batch: int) -> torch.Tensor | None:
-        if self.label_embedding is None:
-            return None
-        if labels is None:
-            raise ValueError("this model is conditional: pass labels (B,) of label indices")
-        labels = labels.to(self.label_embedding.weight.device).long().reshape(batch)
-        return self.label_embedding(labels)
-
     def encode(
         self, mel: torch.Tensor, labels: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,18 +139,6 @@ class MelVAE(nn.Module):
         x = self.head(self.decoder(h))
         x = x[:, 0, : self.cfg.n_mels, : self.cfg.n_frames]
         return torch.sigmoid(x)
-
-    def forward(
-        self,
-        mel: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Returns (reconstruction (B, n_mels, T), mu, logvar)."""
-        mu, logvar = self.encode(mel, labels)
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        z = mu + eps * torch.exp(0.5 * logvar)
-        return self.decode(z, labels), mu, logvar
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:

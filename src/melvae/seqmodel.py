@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from melvae.config import ModelConfig
+from melvae.model import VAEBase
 
 FREQ_LAYERS = 3  # 2-D layers, each halving the mel axis: 128 bands -> 16 rows
 
@@ -54,7 +55,7 @@ def _trunk(width: int, blocks: int) -> nn.Sequential:
     return nn.Sequential(*[_Residual(width, 3 ** (i % 2)) for i in range(blocks)])
 
 
-class SeqVAE(nn.Module):
+class SeqVAE(VAEBase):
     """Conv encoder -> latent sequence (mu, logvar) -> conv decoder, optionally conditioned on
     a label (its embedding joins every latent frame)."""
 
@@ -128,14 +129,6 @@ class SeqVAE(nn.Module):
         return 2 + dil + 2
 
     # -- the model ---------------------------------------------------------------------------
-    def _condition(self, labels: torch.Tensor | None, batch: int) -> torch.Tensor | None:
-        if self.label_embedding is None:
-            return None
-        if labels is None:
-            raise ValueError("this model is conditional: pass labels (B,) of label indices")
-        labels = labels.to(self.label_embedding.weight.device).long().reshape(batch)
-        return self.label_embedding(labels)
-
     @staticmethod
     def _join(x: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         """x (B, C, T) and label embeddings (B, E), or (B, T, E) one per frame."""
@@ -179,18 +172,6 @@ class SeqVAE(nn.Module):
         h = h.view(B, self.cfg.channels[-1], self.rows, Tz)
         x = self.up2d(h)[:, 0, : self.cfg.n_mels, :frames]
         return torch.sigmoid(x)
-
-    def forward(
-        self,
-        mel: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Returns (reconstruction (B, n_mels, T), mu, logvar)."""
-        mu, logvar = self.encode(mel, labels)
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        z = mu + eps * torch.exp(0.5 * logvar)
-        return self.decode(z, labels, frames=mel.shape[-1]), mu, logvar
 
 
 def decode_windows(

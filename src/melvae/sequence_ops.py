@@ -82,12 +82,7 @@ def endpoint(
     latent sequence given as such (with ``label`` for a conditional model)."""
     if m._is_label(spec):
         return sample(m, 1, spec, 1.0, seed)[0][0], spec
-    if isinstance(spec, (str, Path)) and not Path(spec).exists():
-        known = ", ".join(m.labels)
-        raise MelvaeError(
-            f"{spec!r} is neither an audio file nor a label"
-            + (f" (labels: {known})" if known else "")
-        )
+    m.check_endpoint(spec)
     arr = None if isinstance(spec, (str, Path)) else np.asarray(spec, dtype=np.float32)
     is_mel = arr is not None and arr.shape == (m.audio.n_mels, m.audio.segment_frames)
     if arr is not None and not is_mel and arr.ndim == 2 and arr.shape[0] == m.latent_dim:

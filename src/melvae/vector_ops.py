@@ -33,12 +33,7 @@ def endpoint(
         if cond_model:
             return torch.zeros(m.latent_dim), m._embedding(spec), f"label {spec}"
         return m._centroid(spec), None, f"label {spec}"
-    if isinstance(spec, (str, Path)) and not Path(spec).exists():
-        known = ", ".join(m.labels)
-        raise MelvaeError(
-            f"{spec!r} is neither an audio file nor a label"
-            + (f" (labels: {known})" if known else "")
-        )
+    m.check_endpoint(spec)
     arr = None if isinstance(spec, (str, Path)) else np.asarray(spec, dtype=np.float32)
     if arr is not None and arr.shape == (m.latent_dim,):
         if cond_model and label is None:

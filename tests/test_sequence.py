@@ -58,6 +58,18 @@ def test_window_decoding_equals_one_whole_decode():
     assert torch.allclose(parts, whole, atol=1e-5)
 
 
+def test_window_decoding_follows_a_label_schedule_exactly():
+    torch.manual_seed(2)
+    model = _model(n_labels=2)
+    z = torch.randn(1, 4, 90)
+    emb = model.label_embedding.weight.detach()
+    t = torch.linspace(0, 1, 90)[:, None]
+    cond = ((1 - t) * emb[0] + t * emb[1])[None]  # (1, 90, E): one embedding per frame
+    whole = model.decode(z, cond=cond, frames=90 * model.rate)[0]
+    parts = torch.cat(list(decode_windows(model, z, window=25, cond=cond)), dim=-1)
+    assert torch.allclose(parts, whole, atol=1e-5)
+
+
 def test_conditional_decoder_takes_labels_or_a_schedule_of_embeddings():
     model = _model(n_labels=3)
     z = torch.randn(2, 4, 10)

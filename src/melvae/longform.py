@@ -31,6 +31,7 @@ from melvae.config import AudioConfig
 from melvae.features import normalized_to_power
 from melvae.generate import sample_latents, slerp
 from melvae.inversion import DEFAULT_ITERATIONS, StreamingInverter, mel_power_to_linear_power
+from melvae.seqmodel import decode_window
 
 
 @dataclass
@@ -140,6 +141,39 @@ def latent_walk(
         anchor, leg = target, leg + 1
 
 
+class _TrackStream:
+    """Mel power in, the track's audio out: one continuous StreamingInverter whose blocks are
+    cut at exactly ``total_samples`` (and padded at the end, should it fall short)."""
+
+    def __init__(self, cfg: AudioConfig, total_samples: int, n_iter, seed, chunk_frames, device):
+        self.cfg, self.total, self.emitted = cfg, total_samples, 0
+        self.inverter = StreamingInverter(
+            cfg,
+            chunk_frames=chunk_frames,
+            overlap_frames=min(64, chunk_frames // 4),
+            n_iter=n_iter,
+            seed=seed,
+            device=device,
+        )
+
+    def _trimmed(self, blocks: list[np.ndarray]) -> Iterator[np.ndarray]:
+        for block in blocks:
+            block = block[: self.total - self.emitted]
+            self.emitted += len(block)
+            if len(block):
+                yield block
+
+    def push(self, mel_power: torch.Tensor) -> Iterator[np.ndarray]:
+        """Mel power (n_mels, frames) of the next frames of the track."""
+        linear = torch.sqrt(mel_power_to_linear_power(mel_power, self.cfg))
+        yield from self._trimmed(self.inverter.push(linear))
+
+    def finish(self) -> Iterator[np.ndarray]:
+        yield from self._trimmed(self.inverter.finish())
+        if self.emitted < self.total:  # never expected: pad rather than mislabel the length
+            yield np.zeros(self.total - self.emitted, dtype=np.float32)
+
+
 def _crossfade_window(used: int, overlap: int) -> torch.Tensor:
     """Raised-cosine ramps over ``overlap`` frames at both ends, 1 between: (used,)."""
     w = torch.ones(used)
@@ -168,30 +202,11 @@ def render_longform(
     """
     n_seg, used, overlap = len(plan.positions), plan.used_frames, plan.overlap_frames
     window = _crossfade_window(used, max(1, overlap)).to(device)
-    inverter = StreamingInverter(
-        cfg,
-        chunk_frames=chunk_frames,
-        overlap_frames=min(64, chunk_frames // 4),
-        n_iter=n_iter,
-        seed=seed,
-        device=device,
-    )
+    stream = _TrackStream(cfg, plan.total_samples, n_iter, seed, chunk_frames, device)
     # Running overlap-add: acc/weight hold frames from `origin` on, not yet final.
     acc = torch.zeros(cfg.n_mels, 0, device=device)
     weight = torch.zeros(0, device=device)
-    origin, emitted_samples = 0, 0
-
-    def trimmed(blocks: list[np.ndarray]) -> Iterator[np.ndarray]:
-        """The blocks, cut at the track's exact length."""
-        nonlocal emitted_samples
-        for block in blocks:
-            block = block[: plan.total_samples - emitted_samples]
-            emitted_samples += len(block)
-            if len(block):
-                yield block
-
-    def emit(power: torch.Tensor) -> Iterator[np.ndarray]:
-        yield from trimmed(inverter.push(torch.sqrt(mel_power_to_linear_power(power, cfg))))
+    origin = 0
 
     index = 0
     points = iter(walk)
@@ -224,11 +239,9 @@ def render_longform(
             if k > 0:
                 ready = acc[:, :k] / weight[:k].clamp(min=1e-6)
                 acc, weight, origin = acc[:, k:], weight[k:], final_until
-                yield from emit(ready)
+                yield from stream.push(ready)
             index += 1
-    yield from trimmed(inverter.finish())
-    if emitted_samples < plan.total_samples:  # never expected: pad rather than mislabel length
-        yield np.zeros(plan.total_samples - emitted_samples, dtype=np.float32)
+    yield from stream.finish()
 
 
 # -- the sequence kind: one latent sequence, continued by the prior, no joins ----------------
@@ -318,14 +331,7 @@ def render_sequence(
     C = model.cfg.latent_channels
     ctx = model.context_frames()
     gen = torch.Generator().manual_seed(seed)
-    inverter = StreamingInverter(
-        cfg,
-        chunk_frames=chunk_frames,
-        overlap_frames=min(64, chunk_frames // 4),
-        n_iter=n_iter,
-        seed=seed,
-        device=device,
-    )
+    stream = _TrackStream(cfg, plan.total_samples, n_iter, seed, chunk_frames, device)
     T = plan.latent_frames
     t0 = plan.start_frames
 
@@ -346,7 +352,7 @@ def render_sequence(
     )
     # buffer holds latent frames [buf_start, buf_start + buf.shape[-1]) of the sequence
     buf = start_z[:, :t0].to(device) if t0 else torch.zeros(C, 0, device=device)
-    buf_start, made, emitted = 0, t0, 0
+    buf_start, made, r = 0, t0, model.rate
     for w_start in plan.positions:
         w_end = min(T, w_start + plan.window)
         need = min(T, w_end + ctx)
@@ -354,21 +360,16 @@ def render_sequence(
         if new:
             buf = torch.cat([buf, torch.stack(new, dim=-1)], dim=-1)
             made = need
-        lo = max(0, w_start - ctx)
-        z = buf[:, lo - buf_start : need - buf_start]
-        with torch.no_grad():
-            mel = model.decode(
-                z[None], cond=cond_at(decoder_cond, lo, need), frames=(need - lo) * model.rate
-            )[0]
-        r = model.rate
-        mel = mel[:, (w_start - lo) * r : (w_end - lo) * r]
+        with torch.no_grad():  # the buffer holds every frame of context the window needs
+            mel = decode_window(
+                model,
+                buf[None, :, : need - buf_start],
+                w_start - buf_start,
+                w_end - buf_start,
+                cond=cond_at(decoder_cond, buf_start, need),
+            )
         mel = mel[:, : max(0, plan.total_frames - w_start * r)]
-        power = normalized_to_power(mel, cfg)
-        for block in inverter.push(torch.sqrt(mel_power_to_linear_power(power, cfg))):
-            block = block[: plan.total_samples - emitted]
-            emitted += len(block)
-            if len(block):
-                yield block
+        yield from stream.push(normalized_to_power(mel, cfg))
         yield {
             "index": w_start // plan.window,
             "start_seconds": round(cfg.frames_to_seconds(w_start * r), 4),
@@ -379,10 +380,4 @@ def render_sequence(
         }
         keep_from = max(0, w_end - ctx)  # frames before this are never needed again
         buf, buf_start = buf[:, keep_from - buf_start :], keep_from
-    for block in inverter.finish():
-        block = block[: plan.total_samples - emitted]
-        emitted += len(block)
-        if len(block):
-            yield block
-    if emitted < plan.total_samples:
-        yield np.zeros(plan.total_samples - emitted, dtype=np.float32)
+    yield from stream.finish()

@@ -174,6 +174,27 @@ class SeqVAE(VAEBase):
         return torch.sigmoid(x)
 
 
+def decode_window(
+    model: SeqVAE,
+    z: torch.Tensor,
+    start: int,
+    end: int,
+    labels: torch.Tensor | None = None,
+    cond: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The mel of latent frames [start, end) of z (1, C, T'): (n_mels, (end - start) * rate).
+
+    They are decoded with ``context_frames`` of latent context on each side where z has it,
+    which is then thrown away, so the result equals that part of ``model.decode(z)``.
+    ``cond``: label embeddings (1, E), or (1, T', E) one per frame of z."""
+    ctx, r = model.context_frames(), model.rate
+    lo, hi = max(0, start - ctx), min(z.shape[-1], end + ctx)
+    if cond is not None and cond.dim() == 3:
+        cond = cond[:, lo:hi]
+    mel = model.decode(z[..., lo:hi], labels, cond, frames=(hi - lo) * r)
+    return mel[0, :, (start - lo) * r : (end - lo) * r]
+
+
 def decode_windows(
     model: SeqVAE,
     z: torch.Tensor,
@@ -181,15 +202,8 @@ def decode_windows(
     labels: torch.Tensor | None = None,
     cond: torch.Tensor | None = None,
 ):
-    """Decode a long latent sequence z (1, C, T') in overlapping windows; yields consecutive
-    mel blocks (n_mels, window * rate) whose concatenation equals ``model.decode(z)``, in memory
-    bounded by the window. Each window carries ``context_frames`` of latent context on both
-    sides, decoded and thrown away."""
-    ctx = model.context_frames()
-    total = z.shape[-1]
-    for start in range(0, total, window):
-        end = min(total, start + window)
-        lo, hi = max(0, start - ctx), min(total, end + ctx)
-        mel = model.decode(z[..., lo:hi], labels, cond, frames=(hi - lo) * model.rate)
-        r = model.rate
-        yield mel[0, :, (start - lo) * r : (end - lo) * r]
+    """Decode a long latent sequence z (1, C, T') in windows of ``window`` latent frames
+    (:func:`decode_window`); yields consecutive mel blocks whose concatenation equals
+    ``model.decode(z)``, in memory bounded by the window."""
+    for start in range(0, z.shape[-1], window):
+        yield decode_window(model, z, start, min(z.shape[-1], start + window), labels, cond)

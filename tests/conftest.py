@@ -74,93 +74,49 @@ def tiny_data(tmp_path_factory) -> Path:
     return root / "data"
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tiny_data, tmp_path_factory) -> Path:
-    """A run folder trained for a few epochs on tiny_data (unconditional, latent 4)."""
+def _tiny_train(tiny_data, tmp_path_factory, name: str, kind: str, **settings) -> Path:
+    """A run trained a few epochs on tiny_data: vector latent 4, or sequence 4 channels."""
     from melvae.train import train
 
-    run = tmp_path_factory.mktemp("run") / "run"
-    cfg = TrainConfig(epochs=4, batch_size=8, kl_warmup_epochs=2, val_fraction=0.34, seed=0)
+    run = tmp_path_factory.mktemp(name) / "run"
+    cfg = TrainConfig(
+        epochs=4, batch_size=8, kl_warmup_epochs=2, val_fraction=0.34, seed=0, **settings
+    )
+    size = {"latent_dim": 4} if kind == "vector" else {"latent_channels": 4}
     train(
         tiny_data,
         run,
         cfg,
-        kind="vector",
-        latent_dim=4,
+        kind=kind,
         channels=TINY_CHANNELS,
         device="cpu",
         progress=False,
+        **size,
     )
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_data, tmp_path_factory) -> Path:
+    """A run folder trained for a few epochs on tiny_data (unconditional, latent 4)."""
+    return _tiny_train(tiny_data, tmp_path_factory, "run", "vector")
 
 
 @pytest.fixture(scope="session")
 def tiny_seq_run(tiny_data, tmp_path_factory) -> Path:
     """A sequence-kind run on tiny_data: autoencoder (4 channels every 4 frames) and prior."""
-    from melvae.train import train
-
-    run = tmp_path_factory.mktemp("seqrun") / "run"
-    cfg = TrainConfig(
-        epochs=4, batch_size=8, kl_warmup_epochs=2, val_fraction=0.34, seed=0, prior_epochs=4
-    )
-    train(
-        tiny_data,
-        run,
-        cfg,
-        kind="sequence",
-        latent_channels=4,
-        channels=TINY_CHANNELS,
-        device="cpu",
-        progress=False,
-    )
-    return run
+    return _tiny_train(tiny_data, tmp_path_factory, "seqrun", "sequence", prior_epochs=4)
 
 
 @pytest.fixture(scope="session")
 def tiny_cond_run(tiny_data, tmp_path_factory) -> Path:
     """tiny_run's settings, trained as a conditional VAE on tiny_data's labels."""
-    from melvae.train import train
-
-    run = tmp_path_factory.mktemp("condrun") / "run"
-    cfg = TrainConfig(
-        epochs=4, batch_size=8, kl_warmup_epochs=2, val_fraction=0.34, seed=0, conditional=True
-    )
-    train(
-        tiny_data,
-        run,
-        cfg,
-        kind="vector",
-        latent_dim=4,
-        channels=TINY_CHANNELS,
-        device="cpu",
-        progress=False,
-    )
-    return run
+    return _tiny_train(tiny_data, tmp_path_factory, "condrun", "vector", conditional=True)
 
 
 @pytest.fixture(scope="session")
 def tiny_cond_seq_run(tiny_data, tmp_path_factory) -> Path:
     """tiny_seq_run's settings, trained conditional: decoder, encoder and prior take labels."""
-    from melvae.train import train
-
-    run = tmp_path_factory.mktemp("condseqrun") / "run"
-    cfg = TrainConfig(
-        epochs=4,
-        batch_size=8,
-        kl_warmup_epochs=2,
-        val_fraction=0.34,
-        seed=0,
-        prior_epochs=4,
-        conditional=True,
+    return _tiny_train(
+        tiny_data, tmp_path_factory, "condseqrun", "sequence", prior_epochs=4, conditional=True
     )
-    train(
-        tiny_data,
-        run,
-        cfg,
-        kind="sequence",
-        latent_channels=4,
-        channels=TINY_CHANNELS,
-        device="cpu",
-        progress=False,
-    )
-    return run

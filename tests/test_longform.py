@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from melvae.config import AudioConfig
+from melvae.errors import MelvaeError
 from melvae.inversion import mel_to_audio
 from melvae.longform import latent_walk, plan_segments, render_longform
 from melvae.metrics import seam_score
@@ -109,3 +110,13 @@ def test_joined_track_has_no_seams_where_butt_joins_do():
 def test_tiny_config_plan():
     plan = plan_segments(3.0, TINY_AUDIO)
     assert plan.used_frames == TINY_AUDIO.segment_frames
+
+
+def test_vector_longform_refuses_a_temperature_schedule(tiny_run):
+    import melvae
+
+    model = melvae.load(tiny_run, device="cpu")
+    with pytest.raises(MelvaeError, match="temperature schedule needs a sequence model"):
+        model.longform(5, temperature=[0.5, 1.0])
+    _, _, info = model.longform(3, temperature=[0.5])  # one value is one temperature
+    assert info["seconds"] == pytest.approx(3.0, abs=0.05)

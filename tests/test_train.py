@@ -9,7 +9,8 @@ import torch
 from melvae.checkpoint import load_checkpoint
 from melvae.config import TrainConfig
 from melvae.errors import MelvaeError
-from melvae.train import VAETask, train
+from melvae.train import train
+from melvae.train_task import VAETask
 
 from .conftest import TINY_CHANNELS
 
@@ -173,3 +174,58 @@ def test_a_fresh_run_never_keeps_another_runs_checkpoints(tiny_run, tiny_data, t
     )
     assert load_checkpoint(run / "best.pt").model.cfg.latent_dim == 2
     assert [int(r["epoch"]) for r in _history(run)] == [1]
+
+
+@pytest.mark.parametrize("kind", ["vector", "sequence"])
+def test_the_end_of_a_run_encodes_the_data_once_per_set_of_weights(
+    kind, tiny_data, tmp_path, monkeypatch
+):
+    from melvae.dataset import MelDataset, split_for_run
+    from melvae.layout import read_run_config
+    from melvae.model import VAEBase
+
+    passes = []
+    original = VAEBase.encode_means
+
+    def counting(self, mels, labels=None, indices=None, batch_size=32):
+        passes.append(len(indices))
+        return original(self, mels, labels, indices, batch_size)
+
+    monkeypatch.setattr(VAEBase, "encode_means", counting)
+    cfg = TrainConfig(epochs=1, batch_size=8, val_fraction=0.34, prior_epochs=1)
+    size = {"latent_dim": 4} if kind == "vector" else {"latent_channels": 4}
+    train(
+        tiny_data,
+        tmp_path / "run",
+        cfg,
+        kind=kind,
+        channels=TINY_CHANNELS,
+        device="cpu",
+        progress=False,
+        **size,
+    )
+    train_idx, val_idx = split_for_run(
+        MelDataset(tiny_data).segments, read_run_config(tmp_path / "run")
+    )
+    # One epoch: the last weights are the best. One pass serves the centroids, the active
+    # units and (sequence kind) the prior, which also sees the validation segments.
+    assert passes == [len(train_idx) + (len(val_idx) if kind == "sequence" else 0)]
+    best = load_checkpoint(tmp_path / "run" / "best.pt")
+    last = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert torch.equal(best.label_centroids, last.label_centroids)
+    if kind == "sequence":
+        assert best.prior is not None
+
+
+def test_centroids_are_each_labels_mean_latent(tiny_run, tiny_data):
+    from melvae.dataset import MelDataset, split_for_run
+    from melvae.layout import read_run_config
+
+    best = load_checkpoint(tiny_run / "best.pt")
+    data = MelDataset(tiny_data)
+    train_idx = split_for_run(data.segments, read_run_config(tiny_run))[0]
+    mu = best.model.encode_means(data.mels, data.label_ids, train_idx)
+    for label in range(2):
+        rows = [k for k, i in enumerate(train_idx) if data.label_ids[i] == label]
+        expected = mu[rows].mean(0)
+        assert torch.allclose(best.label_centroids[label], expected, atol=1e-5)

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from melvae.api import Melvae
 from melvae.audio import load_audio, write_audio
@@ -77,21 +76,12 @@ def validation_indices(run_dir: Path | str, data_dir: Path | str | None = None) 
 def _label_for(model: Melvae, data: MelDataset, index: int) -> str | None:
     """The label to encode/decode a dataset segment with (conditional models need one)."""
     label = data.segments[index].label or None
-    if model.model.cfg.conditional and label not in model.labels:
+    if model.conditional and label not in model.labels:
         raise MelvaeError(
             f"segment {index} of {data.data_dir} has label {label!r}, "
             "which this conditional model does not know"
         )
-    return label if model.model.cfg.conditional else None
-
-
-def _reconstruct_mels(model: Melvae, mels: np.ndarray, labels: list[str | None]) -> np.ndarray:
-    """Mean reconstructions (decode of the latent mean) of normalized mels."""
-    out = []
-    for mel, label in zip(mels, labels):
-        mu = model.encode_mel(mel[None], label)
-        out.append(model.decode(mu, label)[0])
-    return np.stack(out)
+    return label if model.conditional else None
 
 
 def reconstruct(
@@ -179,7 +169,7 @@ def reconstruct(
     else:
         raise MelvaeError(f"no such audio file or dataset folder: {source}")
 
-    recons = _reconstruct_mels(model, mels, labels)
+    recons = model.reconstruct_mels(mels, labels if model.conditional else None)
     recon_audio = model.mel_to_audio(recons, n_iter=n_iter, seed=seed)
     if originals is None:
         # Two batches of one shape with one seed: item k of each starts from the same random
@@ -223,7 +213,7 @@ def reconstruct(
 
 
 def latent_means(
-    model: Melvae, data_dir: Path | str, max_points: int = 2000, batch_size: int = 64
+    model: Melvae, data_dir: Path | str, max_points: int = 2000
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[int]]:
     """Latent means of up to ``max_points`` evenly spaced segments of a dataset:
     (mu (N, latent_dim), label ids (N,) indexing the label names (-1: none), label names,
@@ -231,20 +221,13 @@ def latent_means(
     conditional model encodes each segment with its own label and skips unlabelled ones."""
     model = load_model(model)
     data = _dataset(model, data_dir)
-    conditional = model.model.cfg.conditional
+    conditional = model.conditional
     candidates = [i for i in range(len(data)) if not conditional or data.label_ids[i] >= 0]
     if not candidates:
         raise MelvaeError(f"no labelled segments in {data_dir} for this conditional model")
     indices = _evenly(candidates, max(1, max_points))
-    mus = []
-    with torch.no_grad():
-        for start in range(0, len(indices), batch_size):
-            chunk = indices[start : start + batch_size]
-            mel = torch.from_numpy(np.asarray(data.mels[chunk], dtype=np.float32))
-            ids = torch.from_numpy(data.label_ids[chunk]).to(model.device)
-            mu, _ = model.model.encode(mel.to(model.device), ids if conditional else None)
-            mus.append(model.model.pool(mu).float().cpu().numpy())
-    return np.concatenate(mus), data.label_ids[indices], list(data.labels), indices
+    mu = model.pool(model.encode_mel(data.mels, data.label_ids, indices))
+    return mu, data.label_ids[indices], list(data.labels), indices
 
 
 def pca_2d(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -407,7 +390,7 @@ def decoded_grid(
     xs = (x_edges[:-1] + x_edges[1:]) / 2
     ys = ((y_edges[:-1] + y_edges[1:]) / 2)[::-1]
     z = np.stack(np.meshgrid(xs, ys, indexing="xy"), axis=-1).reshape(-1, 2)
-    if model.model.cfg.conditional and label is None:
+    if model.conditional and label is None:
         label = model.labels[0]
     mels = model.decode(z.astype(np.float32), label)
     return mels.reshape(n, n, *mels.shape[1:]), xs, ys

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from melvae import inversion, outputs, sequence_ops, vector_ops
+from melvae import inversion, labels, outputs, sequence_ops, vector_ops
 from melvae.audio import load_audio, resample
 from melvae.checkpoint import load_checkpoint
 from melvae.config import AudioConfig
@@ -94,6 +94,22 @@ class Melvae:
         return self.model.cfg.latent_size
 
     @property
+    def conditional(self) -> bool:
+        """Whether the autoencoder itself takes a label (a conditional VAE); see also
+        :attr:`label_conditioned`."""
+        return self.model.cfg.conditional
+
+    @property
+    def latent_rate(self) -> int | None:
+        """Mel frames per latent frame (sequence kind); None for the vector kind."""
+        return self.model.rate if self.kind == "sequence" else None
+
+    @property
+    def n_weights(self) -> int:
+        """The autoencoder's parameter count (the prior's not included)."""
+        return sum(p.numel() for p in self.model.parameters())
+
+    @property
     def has_plane(self) -> bool:
         """A 2-D latent (vector kind): the latent map is the plane itself, with a decoded grid."""
         return self.kind == "vector" and self.latent_dim == 2
@@ -134,45 +150,29 @@ class Melvae:
         a checkpoint written before it stored the counts."""
         if not self.labels:
             raise MelvaeError("this model was trained on unlabelled data: it knows no labels")
-        counts = self.ckpt.label_counts
-        if counts is None or len(counts) != len(self.labels) or sum(counts) <= 0:
-            return np.full(len(self.labels), 1.0 / len(self.labels))
-        w = np.asarray(counts, dtype=np.float64)
-        return w / w.sum()
+        return labels.label_weights(len(self.labels), self.ckpt.label_counts)
 
     def draw_labels(self, n: int, seed: int | None = 0) -> list[str]:
         """n label names in the training data's proportions, seeded: what :meth:`generate_mels`
-        conditions on when no label is given (same n and seed, same labels).
-
-        Systematic sampling: n evenly spaced points with one random offset over the labels'
-        cumulative shares, then shuffled; each label gets floor or ceil of n x its share (an
-        unbiased draw with no sampling noise beyond rounding), and n = 1 is an ordinary draw.
-        """
-        weights = self.label_weights()
-        rng = np.random.default_rng(None if seed is None else [seed, 0x1AB])
-        points = (rng.random() + np.arange(n)) / n
-        edges = np.cumsum(weights)
-        ids = np.minimum(np.searchsorted(edges, points, side="right"), len(weights) - 1)
-        return [self.labels[i] for i in rng.permutation(ids)]
+        conditions on when no label is given (:func:`labels.draw_label_ids`)."""
+        return [self.labels[i] for i in labels.draw_label_ids(self.label_weights(), n, seed)]
 
     def fitting_label(self, mel: np.ndarray | torch.Tensor) -> str:
         """For a conditional model, the label whose conditioning reconstructs the normalized
-        mel (n_mels, frames) best: encoded and decoded (latent mean) under each label, the
-        lowest summed squared error. A clip with no known label gets this one."""
+        mel (n_mels, frames) best (:func:`labels.fitting_label_id`). A clip with no known
+        label gets this one."""
         if not self.model.cfg.conditional:
             raise MelvaeError("fitting_label needs a conditional model")
-        if not isinstance(mel, torch.Tensor):
-            mel = torch.from_numpy(np.asarray(mel, dtype=np.float32))
-        mel = mel.to(self.device, torch.float32).reshape(1, *mel.shape[-2:])
-        errors = []
-        with torch.no_grad():
-            for i in range(0, len(self.labels), 16):
-                ids = torch.arange(i, min(i + 16, len(self.labels)), device=self.device)
-                batch = mel.expand(len(ids), -1, -1)
-                mu, _ = self.model.encode(batch, ids)
-                recon = self.model.decode(mu, ids)
-                errors.append(((recon - batch) ** 2).flatten(1).sum(1).cpu())
-        return self.labels[int(torch.cat(errors).argmin())]
+        mel = mel if isinstance(mel, torch.Tensor) else torch.from_numpy(np.asarray(mel))
+        return self.labels[labels.fitting_label_id(self.model, mel, len(self.labels))]
+
+    def _embedding_schedule(self, table, names: list[str], steps: int) -> torch.Tensor | None:
+        """Label embeddings of ``table`` (an nn.Embedding or None) moving through the labels
+        ``names`` over ``steps`` steps: (steps, E) (:func:`labels.embedding_schedule`)."""
+        if table is None:
+            return None
+        ids = [self.label_index(x) for x in names]
+        return labels.embedding_schedule(table, ids, steps, self.device)
 
     # -- encode / decode -------------------------------------------------------------------
     def segments_of(self, wave: np.ndarray) -> torch.Tensor:
@@ -200,15 +200,31 @@ class Melvae:
             return wave
         return resample(wave, sr, self.sample_rate)
 
-    def encode_mel(self, mel: np.ndarray | torch.Tensor, label: str | None = None) -> np.ndarray:
-        """Normalized mels (B, n_mels, frames) -> latent means: (B, latent_dim) for the vector
-        kind, (B, latent_channels, latent frames) for the sequence kind."""
-        if not isinstance(mel, torch.Tensor):  # np.asarray of a GPU tensor would fail
-            mel = torch.from_numpy(np.asarray(mel, dtype=np.float32))
-        mel_t = mel.to(self.device, torch.float32)
-        with torch.no_grad():
-            mu, _ = self.model.encode(mel_t, self._label_tensor(label, len(mel_t)))
-        return mu.cpu().numpy()
+    def encode_mel(
+        self, mel: np.ndarray | torch.Tensor, label=None, indices: list[int] | None = None
+    ) -> np.ndarray:
+        """Normalized mels (N, n_mels, frames) -> latent means: (N, latent_dim) for the vector
+        kind, (N, latent_channels, latent frames) for the sequence kind, in batches on the
+        model's device. ``label``: a conditional model's label, one name for all or (N,)
+        label indices (a dataset's ``label_ids``); ``indices``: the rows to encode (a
+        dataset's memory map is then read a batch at a time)."""
+        ids = self._label_tensor(label, len(mel))
+        return self.model.encode_means(mel, ids, indices).numpy()
+
+    def reconstruct_mels(self, mel: np.ndarray | torch.Tensor, label=None) -> np.ndarray:
+        """Mean reconstructions (the decoded latent mean) of normalized mels
+        (N, n_mels, frames), batched; ``label`` as in :meth:`encode_mel`."""
+        return self.decode(self.encode_mel(mel, label), label)
+
+    def pool(self, z: np.ndarray) -> np.ndarray:
+        """Latent means (as :meth:`encode_mel` gives them) -> one vector per segment
+        (N, latent_dim): a sequence's time average; a vector as it is."""
+        return self.model.pool(_as_tensor(z)).numpy()
+
+    def positions(self, z: np.ndarray) -> np.ndarray:
+        """Latent means -> every latent position as a row (M, latent_dim): a sequence's
+        frames (N x frames rows), a vector model's segments (N rows)."""
+        return self.model.positions(_as_tensor(z)).numpy()
 
     def encode(
         self, audio: np.ndarray | str | Path, sr: int | None = None, label: str | None = None
@@ -217,9 +233,9 @@ class Melvae:
         segments: (k, latent_dim), or (k, latent_channels, frames) for the sequence kind."""
         return self.encode_mel(self.segments_of(self._audio_input(audio, sr)), label)
 
-    def decode(self, z: np.ndarray | torch.Tensor, label: str | None = None) -> np.ndarray:
+    def decode(self, z: np.ndarray | torch.Tensor, label=None) -> np.ndarray:
         """Latents (as :meth:`encode` gives them) -> normalized mels (B, n_mels, frames) in
-        [0, 1]."""
+        [0, 1]; ``label`` as in :meth:`encode_mel`."""
         return self._decode(_as_tensor(z), label).cpu().numpy()
 
     def _decode(
@@ -246,12 +262,14 @@ class Melvae:
         return torch.cat(out)
 
     def _label_tensor(self, label, n: int) -> torch.Tensor | None:
-        """(n,) label indices for a conditional model: ``label`` a name, or already (n,)
-        indices."""
+        """(n,) label indices for a conditional model: ``label`` one name for all, n names, or
+        already (n,) indices (a tensor or an array, such as a dataset's ``label_ids``)."""
         if not self.model.cfg.conditional:
             return None
-        if isinstance(label, torch.Tensor):
-            return label.to(self.device).long().reshape(n)
+        if isinstance(label, (list, tuple)) and all(isinstance(x, str) for x in label):
+            label = [self.label_index(x) for x in label]
+        if not (label is None or isinstance(label, str)):
+            return torch.as_tensor(np.asarray(label), dtype=torch.long).to(self.device).reshape(n)
         if label is None:
             raise MelvaeError(
                 "this model is conditional: name a label (" + ", ".join(self.labels) + ")"
@@ -344,10 +362,6 @@ class Melvae:
         """A vector model's interpolation endpoint: :func:`vector_ops.endpoint`."""
         return vector_ops.endpoint(self, spec, sr, label)
 
-    def _embedding(self, label: str) -> torch.Tensor:
-        """A conditional decoder's embedding of ``label``: (label_embedding_dim,), on the CPU."""
-        return self.model.label_embedding.weight[self.label_index(label)].detach().cpu()
-
     def latent_of(
         self,
         clip: np.ndarray | str | Path,
@@ -398,12 +412,10 @@ class Melvae:
         if self.kind == "sequence":
             mels = sequence_ops.interpolate_mels(self, a, b, steps, sr, seed, label_a, label_b)
             return mels.cpu().numpy()
-        (za, ca, _), (zb, cb, _) = self.endpoint(a, sr, label_a), self.endpoint(b, sr, label_b)
-        t = torch.linspace(0, 1, steps)
-        z = slerp(za.float(), zb.float(), t)
-        cond = None
-        if ca is not None and cb is not None:
-            cond = ((1 - t)[:, None] * ca + t[:, None] * cb).to(self.device)
+        (za, la, _), (zb, lb, _) = self.endpoint(a, sr, label_a), self.endpoint(b, sr, label_b)
+        z = slerp(za.float(), zb.float(), torch.linspace(0, 1, steps))
+        table = self.model.label_embedding  # None for an unconditional model
+        cond = self._embedding_schedule(table, [la, lb], steps)
         return self._decode(z, cond=cond).cpu().numpy()
 
     def check_endpoint(self, spec) -> None:
@@ -418,14 +430,6 @@ class Melvae:
 
     def _is_label(self, spec) -> bool:
         return isinstance(spec, str) and spec in self.ckpt.labels
-
-    def _embedding_path(self, table, a: str, b: str, t: torch.Tensor) -> torch.Tensor | None:
-        """Label embeddings of ``table`` (an nn.Embedding or None) blended from a to b: (k, E)."""
-        if table is None:
-            return None
-        ea, eb = (table.weight[self.label_index(x)].detach() for x in (a, b))
-        t = t.to(ea.device)[:, None]
-        return (1 - t) * ea + t * eb
 
     def interpolate(
         self,

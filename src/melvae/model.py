@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -63,6 +64,41 @@ class VAEBase(nn.Module):
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         z = mu + eps * torch.exp(0.5 * logvar)
         return self.decode(z, labels, frames=mel.shape[-1]), mu, logvar
+
+    @torch.no_grad()
+    def encode_means(
+        self,
+        mels,
+        labels: torch.Tensor | None = None,
+        indices: list[int] | None = None,
+        batch_size: int = 32,
+    ) -> torch.Tensor:
+        """Latent means of many mels, a batch at a time on the model's device: the one loop
+        that encodes a dataset (training's summaries and prior, analysis, evaluation).
+
+        mels: (N, n_mels, T), a tensor or an array (a dataset's memory map is read a batch at
+        a time); labels: (N,) label indices, used by a conditional model only (an unlabelled
+        segment, -1, is encoded as label 0); indices: the rows to encode (default: all).
+        Returns mu on the CPU: (len(indices), latent_dim), or (len, C, T') for a sequence."""
+        rows = list(range(len(mels))) if indices is None else list(indices)
+        was_training = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        out = []
+        for i in range(0, len(rows), batch_size):
+            chunk = rows[i : i + batch_size]
+            if isinstance(mels, torch.Tensor):  # np.asarray of a GPU tensor would fail
+                mel = mels[chunk].float()
+            else:
+                mel = torch.from_numpy(np.asarray(mels[chunk], dtype=np.float32))
+            ids = None
+            if self.label_embedding is not None and labels is not None:
+                ids = torch.as_tensor(labels)[chunk].long().clamp(min=0).to(device)
+            out.append(self.encode(mel.to(device), ids)[0].float().cpu())
+        self.train(was_training)
+        if not out:
+            return torch.zeros(0)
+        return torch.cat(out)
 
 
 class MelVAE(VAEBase):

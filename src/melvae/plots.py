@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -223,3 +224,32 @@ def save_scatter_png(
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
+
+
+def plot_history(history_csv: Path, out_png: Path) -> None:
+    """Loss curves (train and validation; reconstruction and KL) as a PNG."""
+    plt = _pyplot()
+    with open(history_csv, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return
+    epoch = [int(r["epoch"]) for r in rows]
+
+    def col(name):
+        return [float(r[name]) for r in rows]
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for name in ("train_loss", "val_loss"):
+        axes[0].plot(epoch, col(name), marker=".", label=name.replace("_", " "))
+    axes[0].set(title="negative ELBO per segment", xlabel="epoch", yscale="log")
+    for name in ("train_recon", "val_recon", "train_kl", "val_kl"):
+        axes[1].plot(epoch, col(name), marker=".", label=name.replace("_", " "))
+    axes[1].set(title="reconstruction and KL", xlabel="epoch", yscale="log")
+    for ax in axes:
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = out_png.with_name("." + out_png.name)
+    fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    tmp.replace(out_png)

@@ -53,11 +53,10 @@ def interpolate_mels(
     and the steps morph one into the other frame by frame, a conditional decoder's label
     embedding moving from a's label to b's (a clip's: ``label_a`` / ``label_b``, else its
     :meth:`fitting_label`, and it is encoded with it). -> mels (steps, n_mels, T)."""
-    t = torch.linspace(0, 1, steps)
     if m._is_label(a) and m._is_label(b):
         prior = m._need_prior()
-        p_cond = m._embedding_path(prior.label_embedding, a, b, t)
-        d_cond = m._embedding_path(m.model.label_embedding, a, b, t)
+        p_cond = m._embedding_schedule(prior.label_embedding, [a, b], steps)
+        d_cond = m._embedding_schedule(m.model.label_embedding, [a, b], steps)
         frames = m.model.latent_frames(m.audio.segment_frames)
         z = torch.cat(
             [
@@ -69,9 +68,9 @@ def interpolate_mels(
         )
         return m._decode(z, a if d_cond is None else None, cond=d_cond)
     (za, la), (zb, lb) = (endpoint(m, x, sr, seed, lab) for x, lab in ((a, label_a), (b, label_b)))
-    w = t.to(m.device)[:, None, None]
+    w = torch.linspace(0, 1, steps, device=m.device)[:, None, None]
     z = (1 - w) * za[None] + w * zb[None]
-    return m._decode(z, cond=m._embedding_path(m.model.label_embedding, la, lb, t))
+    return m._decode(z, cond=m._embedding_schedule(m.model.label_embedding, [la, lb], steps))
 
 
 def endpoint(
@@ -109,12 +108,6 @@ def longform_stream(m, seconds, start, label, labels, seed, temperature, n_iter,
         m.label_index(name)
     T = plan.latent_frames
 
-    def path(table):
-        if table is None or not names:
-            return None
-        rows = [table.weight[m.label_index(n)].detach().cpu().numpy() for n in names]
-        return schedule(rows, T).to(m.device)
-
     temps = np.atleast_1d(np.asarray(temperature, dtype=np.float32))
     if (temps < 0).any():
         raise MelvaeError("temperature must be >= 0")
@@ -126,8 +119,8 @@ def longform_stream(m, seconds, start, label, labels, seed, temperature, n_iter,
         plan,
         z0,
         schedule(list(temps), T),
-        path(prior.label_embedding),
-        path(m.model.label_embedding),
+        m._embedding_schedule(prior.label_embedding, names, T),
+        m._embedding_schedule(m.model.label_embedding, names, T),
         n_iter=n_iter,
         seed=seed,
         device=m.device,

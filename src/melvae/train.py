@@ -1,4 +1,8 @@
-"""Training with Lightning: the only module that imports it.
+"""Training: a dataset folder in, a run folder out.
+
+The training modules, and the only ones that import Lightning: this one (settings, data,
+the Trainer, the end of the run), train_task.py (the loss and optimizer), train_run.py (what
+is written while training runs) and train_prior.py (the sequence kind's prior).
 
 A run folder holds:
 
@@ -17,334 +21,33 @@ Lightning's; the model stays a plain torch module.
 from __future__ import annotations
 
 import contextlib
-import copy
-import csv
 import dataclasses
 import logging
-import math
 import signal
-import sys
 import time
 import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import lightning.pytorch as pl
-import numpy as np
 import torch
-from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from melvae.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from melvae.checkpoint import load_checkpoint
 from melvae.config import DEFAULT_KIND, SEQUENCE_CHANNELS, ModelConfig, TrainConfig, write_json
 from melvae.dataset import MelDataset, track_split
 from melvae.errors import MelvaeError
 from melvae.layout import BEST, CURVES, HISTORY, LAST, RESUME, RUN_CONFIG, read_run_config
-from melvae.model import active_units, build_model, vae_loss
+from melvae.model import active_units
 from melvae.progress import interactive
+from melvae.train_run import RunFolder, label_centroids, label_counts
+from melvae.train_task import VAETask
 
 # What --resume takes from the new command line: the length of the run, which resuming is
 # meant to extend, and the machine's settings (it may go on on another machine). Every other
 # training setting is the run's own (config.json).
 RESUME_MAY_CHANGE = ("epochs", "max_minutes", "devices", "strategy", "num_workers")
-
-
-class VAETask(pl.LightningModule):
-    """Negative ELBO with a linear KL warm-up over the first ``kl_warmup_epochs``."""
-
-    def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig):
-        super().__init__()
-        self.model = build_model(model_cfg)
-        self.train_cfg = train_cfg
-        self.minutes = train_cfg.autoencoder_minutes(model_cfg.kind)
-
-    def beta_now(self) -> float:
-        cfg = self.train_cfg
-        if cfg.kl_warmup_epochs == 0:
-            return cfg.beta
-        batches = max(1, self.trainer.num_training_batches)
-        progress = self.current_epoch + min(self.trainer.fit_loop.batch_idx, batches) / batches
-        return cfg.beta * min(1.0, progress / cfg.kl_warmup_epochs)
-
-    def _labels(self, labels: torch.Tensor) -> torch.Tensor | None:
-        return labels if self.model.cfg.conditional else None
-
-    def _crop(self, mel: torch.Tensor) -> tuple[torch.Tensor, float]:
-        """Sequence kind: a random window of ``crop_frames`` (a whole number of latent frames)
-        from each segment, and the factor (segment / crop frames) that scales its loss back to
-        a whole segment's. The model is convolutional in time, so short windows teach it the
-        same thing at a fraction of the compute per step: more steps in the same minutes."""
-        frames = self.train_cfg.crop_frames
-        T = mel.shape[-1]
-        if self.model.kind != "sequence" or not frames or frames >= T:
-            return mel, 1.0
-        rate = self.model.rate
-        frames = max(rate, frames // rate * rate)
-        starts = torch.randint(0, (T - frames) // rate + 1, (mel.shape[0],)) * rate
-        idx = (starts[:, None] + torch.arange(frames))[:, None, :].to(mel.device)
-        return mel.gather(2, idx.expand(-1, mel.shape[1], -1)), T / frames
-
-    def training_step(self, batch, batch_idx):
-        mel, labels = batch
-        mel, scale = self._crop(mel)
-        recon, mu, logvar = self.model(mel, self._labels(labels))
-        beta = self.beta_now()
-        terms = vae_loss(recon, mel, mu, logvar, beta=beta, free_bits=self.train_cfg.free_bits)
-        if scale != 1.0:  # per-segment figures, comparable with validation's
-            terms.total, terms.recon, terms.kl = (
-                terms.total * scale,
-                terms.recon * scale,
-                terms.kl * scale,
-            )
-        B = mel.shape[0]
-        self.log("loss", terms.total, prog_bar=True, on_step=True, on_epoch=False, batch_size=B)
-        self.log_dict(
-            {"train_loss": terms.total, "train_recon": terms.recon, "train_kl": terms.kl},
-            on_step=False,
-            on_epoch=True,
-            batch_size=B,
-            sync_dist=True,
-        )
-        self.log("beta", beta, on_step=False, on_epoch=True, batch_size=B, sync_dist=True)
-        return terms.total
-
-    def validation_step(self, batch, batch_idx):
-        mel, labels = batch
-        labels_in = self._labels(labels)
-        mu, logvar = self.model.encode(mel, labels_in)
-        recon = self.model.decode(mu, labels_in)  # the mean reconstruction: deterministic
-        # Full beta, no free bits: the objective itself, comparable across epochs.
-        terms = vae_loss(recon, mel, mu, logvar, beta=self.train_cfg.beta)
-        B = mel.shape[0]
-        self.log("val_loss", terms.total, prog_bar=True, batch_size=B, sync_dist=True)
-        self.log_dict({"val_recon": terms.recon, "val_kl": terms.kl}, batch_size=B, sync_dist=True)
-
-    def configure_optimizers(self):
-        opt = torch.optim.Adam(self.model.parameters(), lr=self.train_cfg.lr)
-        if self.train_cfg.schedule == "plateau":
-            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=5)
-            monitor = "val_loss" if self.trainer.limit_val_batches else "train_loss"
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": monitor}}
-        # Cosine decay to 5% over whichever ends first, the epochs or --max-minutes: a
-        # time-limited run must still reach the low learning rates, not stop half-way down.
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: self._cosine_factor(step))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-    def progress(self, step: int) -> float:
-        """Fraction of the run done, in [0, 1]: by steps, or by time under --max-minutes.
-
-        Time is Lightning's own Timer (the one that stops the run), which --resume restores:
-        --max-minutes is the training time of the whole run, resumes included."""
-        total = max(1, self.trainer.estimated_stepping_batches)
-        done = step / total
-        timer = next((c for c in self.trainer.callbacks if isinstance(c, pl.callbacks.Timer)), None)
-        if self.minutes and timer is not None:
-            done = max(done, timer.time_elapsed("train") / (60.0 * self.minutes))
-        return min(1.0, done)
-
-    def _cosine_factor(self, step: int) -> float:
-        floor = 0.05
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * self.progress(step)))
-
-
-class RunFolder(pl.Callback):
-    """Writes history.csv, curves.png, best.pt and last.pt; keeps the best score across
-    --resume (its state is stored in Lightning's checkpoint). ``log_epochs``: print one line
-    per epoch to stderr, in place of Lightning's bar where none can be drawn (a log file)."""
-
-    def __init__(
-        self,
-        run_dir: Path,
-        audio,
-        labels: list[str],
-        train_set,
-        monitor: str,
-        train_cfg: TrainConfig,
-        log_epochs: bool = False,
-    ):
-        self.run_dir, self.audio, self.labels = run_dir, audio, labels
-        self.train_cfg = train_cfg  # stored in every checkpoint (its validation split)
-        self.train_set, self.monitor, self.log_epochs = train_set, monitor, log_epochs
-        self.label_counts = label_counts(train_set, len(labels)) if labels else None
-        self.best_score = math.inf
-        self.best_state: dict[str, torch.Tensor] | None = None
-        self.best_info: dict[str, Any] = {}
-        self._epoch_start = time.perf_counter()
-        self.interrupted = False
-
-    def on_exception(self, trainer, task, exception: BaseException) -> None:
-        self.interrupted = isinstance(exception, KeyboardInterrupt)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"best_score": self.best_score}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best_score = state["best_score"]
-
-    def on_train_epoch_start(self, trainer, task) -> None:
-        self._epoch_start = time.perf_counter()
-
-    def on_train_epoch_end(self, trainer, task) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero:
-            return
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-        epoch = trainer.current_epoch
-        row = {
-            "epoch": epoch + 1,
-            "seconds": round(time.perf_counter() - self._epoch_start, 2),
-            "lr": trainer.optimizers[0].param_groups[0]["lr"],
-            **{
-                k: metrics.get(k, math.nan)
-                for k in (
-                    "beta",
-                    "train_loss",
-                    "train_recon",
-                    "train_kl",
-                    "val_loss",
-                    "val_recon",
-                    "val_kl",
-                )
-            },
-        }
-        _append_history(self.run_dir / HISTORY, row)
-        if self.log_epochs:
-            losses = ", ".join(
-                f"{k} {row[k]:.4g}" for k in ("train_loss", "val_loss") if math.isfinite(row[k])
-            )
-            print(
-                f"epoch {epoch + 1}/{trainer.max_epochs}: {losses}, {row['seconds']} s",
-                file=sys.stderr,
-                flush=True,
-            )
-        score = metrics.get(self.monitor, math.inf)
-        info = {"epoch": epoch + 1, **{k: v for k, v in row.items() if k != "epoch"}}
-        if score < self.best_score:
-            self.best_score = score
-            self.best_state = copy.deepcopy(task.model.state_dict())
-            self.best_info = {**info, "monitor": self.monitor, "best_score": score}
-            self._save(BEST, task.model, self.best_info, centroids=False)
-        self._save(LAST, task.model, info, centroids=False)
-        plot_history(self.run_dir / HISTORY, self.run_dir / CURVES)
-
-    def best_model(self, model: nn.Module) -> nn.Module:
-        """A copy of ``model`` with the best epoch's weights (``model`` itself if none)."""
-        if self.best_state is None:
-            return model
-        best = copy.deepcopy(model)
-        best.load_state_dict(self.best_state)
-        return best
-
-    def finalize(self, model: nn.Module, prior=None, prior_info: dict | None = None) -> None:
-        """Rewrite best.pt and last.pt with each label's latent centroid, and best.pt with the
-        prior (trained on the best weights' latents, so it belongs to best.pt only)."""
-        # After Ctrl-C these are the weights of the interrupted epoch, and say so.
-        info = {**self._last_info(), "finished": not self.interrupted}
-        self._save(LAST, model, info, centroids=True)
-        if self.best_state is not None:
-            best_info = {**self.best_info, **(prior_info or {})}
-            self._save(BEST, self.best_model(model), best_info, centroids=True, prior=prior)
-
-    def _last_info(self) -> dict[str, Any]:
-        path = self.run_dir / HISTORY
-        if not path.is_file():
-            return {}
-        with open(path, newline="") as fh:
-            rows = list(csv.DictReader(fh))
-        return {"epoch": int(rows[-1]["epoch"])} if rows else {}
-
-    def _save(self, name: str, model: nn.Module, info: dict, centroids: bool, prior=None) -> None:
-        cents = label_centroids(model, self.train_set, len(self.labels)) if centroids else None
-        save_checkpoint(
-            self.run_dir / name,
-            Checkpoint(
-                model=model,
-                audio=self.audio,
-                labels=self.labels,
-                label_centroids=cents,
-                info=info,
-                prior=prior,
-                train_config=self.train_cfg.to_dict(),
-                label_counts=self.label_counts,
-            ),
-        )
-
-
-def label_counts(data, n_labels: int) -> list[int]:
-    """Segments of each label in a MelDataset or a Subset of one: (n_labels,) counts, the
-    proportions a conditional model draws labels in (api.Melvae.draw_labels)."""
-    subset = isinstance(data, Subset)
-    ids = data.dataset.label_ids[list(data.indices)] if subset else data.label_ids
-    ids = ids[ids >= 0]
-    return [int(c) for c in np.bincount(ids, minlength=n_labels)[:n_labels]]
-
-
-@torch.no_grad()
-def label_centroids(
-    model: nn.Module, data, n_labels: int, batch_size: int = 32
-) -> torch.Tensor | None:
-    """Mean (time-pooled) latent mean of each label's segments: (n_labels, latent size), or
-    None."""
-    if n_labels == 0:
-        return None
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    sums = torch.zeros(n_labels, model.cfg.latent_size)
-    counts = torch.zeros(n_labels)
-    for mel, labels in DataLoader(data, batch_size=batch_size):
-        keep = labels >= 0
-        if not keep.any():
-            continue
-        mel, labels = mel[keep].to(device), labels[keep]
-        mu, _ = model.encode(mel, labels.to(device) if model.cfg.conditional else None)
-        sums.index_add_(0, labels, model.pool(mu).cpu())
-        counts.index_add_(0, labels, torch.ones(len(labels)))
-    model.train(was_training)
-    return sums / counts.clamp(min=1).unsqueeze(1)
-
-
-def _append_history(path: Path, row: dict[str, Any]) -> None:
-    new = not path.is_file()
-    with open(path, "a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-
-
-def plot_history(history_csv: Path, out_png: Path) -> None:
-    """Loss curves (train and validation; reconstruction and KL) as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with open(history_csv, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows:
-        return
-    epoch = [int(r["epoch"]) for r in rows]
-
-    def col(name):
-        return [float(r[name]) for r in rows]
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for name in ("train_loss", "val_loss"):
-        axes[0].plot(epoch, col(name), marker=".", label=name.replace("_", " "))
-    axes[0].set(title="negative ELBO per segment", xlabel="epoch", yscale="log")
-    for name in ("train_recon", "val_recon", "train_kl", "val_kl"):
-        axes[1].plot(epoch, col(name), marker=".", label=name.replace("_", " "))
-    axes[1].set(title="reconstruction and KL", xlabel="epoch", yscale="log")
-    for ax in axes:
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    tmp = out_png.with_name("." + out_png.name)
-    fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    tmp.replace(out_png)
 
 
 @dataclass
@@ -464,7 +167,7 @@ def train(
         run_dir,
         data.audio,
         data.labels,
-        train_set,
+        label_counts(data.label_ids[train_idx], len(data.labels)) if data.labels else None,
         monitor,
         train_cfg,
         log_epochs=progress and not draw_bar,
@@ -513,28 +216,18 @@ def train(
             if not folder.interrupted:
                 raise
             signal.signal(signal.SIGINT, signal.default_int_handler)
-    prior, prior_info = None, None
+    active = 0
     if trainer.is_global_zero:
-        if model_cfg.kind == "sequence" and not folder.interrupted:
-            # Lightning's teardown moved the model to the CPU: the prior trains where the
-            # autoencoder did.
-            prior_device = _torch_device(accelerator, devices)
-            prior, prior_info = _train_prior(
-                folder.best_model(task.model).to(prior_device),
-                data,
-                train_idx,
-                val_idx,
-                train_cfg,
-                progress,
-            )
-        folder.finalize(task.model, prior, prior_info)
-    mu = _latent_means(task.model, train_set)
+        # Lightning's teardown moved the model to the CPU: the summaries and the prior are
+        # computed where the autoencoder trained.
+        device = _torch_device(accelerator, devices)
+        active = _finish(folder, task.model, device, data, train_idx, val_idx, train_cfg, progress)
     return TrainResult(
         run_dir=run_dir,
         epochs=trainer.current_epoch,
         best_score=folder.best_score,
         monitor=monitor,
-        active_units=active_units(mu),
+        active_units=active,
         interrupted=folder.interrupted,
         seconds=time.perf_counter() - t0,
         rank=trainer.global_rank,
@@ -571,24 +264,49 @@ def _torch_device(accelerator: str, devices) -> torch.device:
     return torch.device("cpu")
 
 
-def _train_prior(model, data, train_idx, val_idx, train_cfg: TrainConfig, progress: bool):
-    """The sequence kind's second stage: its prior, on the best weights' latent sequences."""
-    from melvae.train_prior import fit_prior
+def _finish(folder: RunFolder, model, device, data, train_idx, val_idx, train_cfg, progress):
+    """The end of a run (rank 0): best.pt and last.pt with their label centroids, the
+    sequence kind's prior, and the count of active latent units, which is returned.
 
-    minutes = None
-    if train_cfg.max_minutes:
-        minutes = train_cfg.max_minutes - train_cfg.autoencoder_minutes("sequence")
-    return fit_prior(
-        model,
-        data,
-        train_idx,
-        val_idx,
-        n_labels=len(data.labels),
-        epochs=train_cfg.prior_epochs or train_cfg.epochs,
-        minutes=minutes,
-        seed=train_cfg.seed,
-        progress=progress,
-    )
+    One pass over the training segments with the best weights serves best.pt's centroids,
+    the active units and the prior's sequences (which also take the validation segments);
+    last.pt's centroids need a second pass only where the last weights are not the best."""
+    best = folder.best_model(model).to(device)
+    wants_prior = best.kind == "sequence" and not folder.interrupted
+    rows = train_idx + val_idx if wants_prior else train_idx
+    ids = data.label_ids
+    mu = best.encode_means(data.mels, ids, rows)
+    n_labels = len(data.labels)
+    centroids = label_centroids(best.pool(mu[: len(train_idx)]), ids[train_idx], n_labels)
+
+    def centroids_of_last():
+        pooled = model.to(device).pool(model.encode_means(data.mels, ids, train_idx))
+        model.cpu()  # where Lightning left it
+        return label_centroids(pooled, ids[train_idx], n_labels)
+
+    prior, prior_info = None, None
+    if wants_prior:
+        from melvae.train_prior import fit_prior
+
+        minutes = None
+        if train_cfg.max_minutes:
+            minutes = train_cfg.max_minutes - train_cfg.autoencoder_minutes("sequence")
+        prior, prior_info = fit_prior(
+            mu[: len(train_idx)],
+            mu[len(train_idx) :],
+            data,
+            train_idx,
+            val_idx,
+            rate=best.rate,
+            n_labels=n_labels,
+            epochs=train_cfg.prior_epochs or train_cfg.epochs,
+            minutes=minutes,
+            device=device,
+            seed=train_cfg.seed,
+            progress=progress,
+        )
+    folder.finalize(model, best, centroids, centroids_of_last, prior, prior_info)
+    return active_units(best.positions(mu[: len(train_idx)]))
 
 
 @contextlib.contextmanager
@@ -609,18 +327,3 @@ def _quiet_lightning():
             yield
         finally:
             log.setLevel(level)
-
-
-@torch.no_grad()
-def _latent_means(model: nn.Module, data, limit: int = 512) -> torch.Tensor:
-    model.eval()
-    device = next(model.parameters()).device
-    mus = []
-    seen = 0
-    for mel, labels in DataLoader(data, batch_size=32):
-        labels_in = labels.to(device) if model.cfg.conditional else None
-        mus.append(model.positions(model.encode(mel.to(device), labels_in)[0]).cpu())
-        seen += len(mel)
-        if seen >= limit:
-            break
-    return torch.cat(mus)

@@ -29,30 +29,20 @@ class TrackSequence:
     label: int  # label index, -1 where unlabelled
 
 
-@torch.no_grad()
 def track_sequences(
-    model, data, indices: list[int], device, batch_size: int = 32
+    latents: torch.Tensor, data, indices: list[int], rate: int
 ) -> list[TrackSequence]:
-    """Latent sequences of whole tracks from a MelDataset's segments ``indices``.
+    """Latent sequences of whole tracks from the latent means ``latents`` (N, C, T') of a
+    MelDataset's segments ``indices`` (N,), encoded at ``rate`` mel frames per latent frame.
 
     Segment starts are placed at round(start_sample / (hop_length * rate)) latent frames;
     overlapping segments are averaged; a gap (segments further apart than their length) starts
     a new sequence."""
-    model.eval()
-    rate = model.rate
     hop = data.audio.hop_length
     by_track: dict[str, list[int]] = {}
     for i in indices:
         by_track.setdefault(data.segments[i].source, []).append(i)
-    order = [i for track in sorted(by_track) for i in by_track[track]]
-    latents: dict[int, torch.Tensor] = {}
-    for b in range(0, len(order), batch_size):
-        idx = order[b : b + batch_size]
-        mel = torch.stack([data[i][0] for i in idx]).to(device)
-        labels = torch.stack([data[i][1] for i in idx]).to(device)
-        mu, _ = model.encode(mel, labels.clamp(min=0) if model.cfg.conditional else None)
-        for i, m in zip(idx, mu.cpu()):
-            latents[i] = m
+    latents = dict(zip(indices, latents))
     out = []
     for track in sorted(by_track):
         segs = sorted(by_track[track], key=lambda i: data.segments[i].start_sample)
@@ -64,7 +54,7 @@ def track_sequences(
             n = latents[i].shape[-1]
             acc[:, s : s + n] += latents[i]
             count[s : s + n] += 1
-        label = int(data[segs[0]][1])
+        label = int(data.label_ids[segs[0]])
         covered = (count > 0).numpy()
         # contiguous runs of covered frames
         edges = np.flatnonzero(np.diff(np.concatenate([[0], covered.astype(int), [0]])))
@@ -99,13 +89,16 @@ class _Windows(Dataset):
 
 
 def fit_prior(
-    model,
+    train_latents: torch.Tensor,
+    val_latents: torch.Tensor,
     data,
     train_idx: list[int],
     val_idx: list[int],
+    rate: int,
     n_labels: int,
     epochs: int,
     minutes: float | None,
+    device: torch.device | str = "cpu",
     seed: int = 0,
     progress: bool = True,
     window: int = 256,
@@ -113,19 +106,21 @@ def fit_prior(
     lr: float = 2e-3,
     **prior_settings,
 ) -> tuple[LatentPrior, dict]:
-    """Train a prior on the latent sequences of ``model`` (a SeqVAE) for ``epochs`` or
-    ``minutes``, whichever ends first, with a cosine learning-rate decay over that budget;
-    returns it (eval mode, on the model's device) and facts for the checkpoint's info.
+    """Train a prior for ``epochs`` or ``minutes``, whichever ends first, with a cosine
+    learning-rate decay over that budget, on the tracks of a MelDataset's segments
+    ``train_idx`` (validation: ``val_idx``) given as the autoencoder's latent means of each
+    segment (N, C, T'), encoded at ``rate`` mel frames per latent frame; returns the prior
+    (eval mode, on ``device``) and facts for the checkpoint's info.
     ``prior_settings``: PriorConfig fields (hidden, layers, mixtures, input_noise, ...).
 
     A plain loop on one device, not Lightning: it runs after the autoencoder's fit, in the
     rank-0 process only, where a second Lightning Trainer would find the DDP launcher's
     environment and try to join the finished process group. Ctrl-C stops it early and keeps
     the prior as trained so far."""
-    device = next(model.parameters()).device
-    train_seqs = track_sequences(model, data, train_idx, device)
-    val_seqs = track_sequences(model, data, val_idx, device) if val_idx else []
-    cfg = PriorConfig(channels=model.cfg.latent_channels, n_labels=n_labels, **prior_settings)
+    train_seqs = track_sequences(train_latents, data, train_idx, rate)
+    val_seqs = track_sequences(val_latents, data, val_idx, rate) if val_idx else []
+    channels = train_latents.shape[1]
+    cfg = PriorConfig(channels=channels, n_labels=n_labels, **prior_settings)
     torch.manual_seed(seed)
     prior = LatentPrior(cfg)
     prior.set_statistics(torch.cat([s.z for s in train_seqs], dim=-1).T)

@@ -13,37 +13,38 @@ import numpy as np
 import torch
 
 from melvae.errors import MelvaeError
-from melvae.longform import latent_walk, plan_segments, render_longform, schedule
+from melvae.longform import latent_walk, plan_segments, render_longform
 
 
 def endpoint(
     m, spec, sr: int | None = None, label: str | None = None
-) -> tuple[torch.Tensor, torch.Tensor | None, str]:
-    """Resolve an interpolation endpoint to (latent, label embedding or None, description).
+) -> tuple[torch.Tensor, str | None, str]:
+    """Resolve an interpolation endpoint to (latent, its label or None, description).
 
     spec: a label name, an audio file (its middle segment), samples at ``sr`` (their
     middle segment), a normalized mel (n_mels, frames) or a latent vector (latent_dim,).
     On a conditional model a clip keeps its own label: ``label`` if given, else the one
     whose conditioning reconstructs it best (:meth:`fitting_label`); it is encoded with
-    that label, whose embedding comes back to be blended along the path. A label endpoint
-    is the prior's centre (zeros) under that label.
+    that label, which comes back for the decoder's conditioning to move along the path. A
+    label endpoint is the prior's centre (zeros) under that label (an unconditional model's:
+    the label's centroid, and no label comes back).
     """
     cond_model = m.model.cfg.conditional
     if isinstance(spec, str) and spec in m.ckpt.labels:
         if cond_model:
-            return torch.zeros(m.latent_dim), m._embedding(spec), f"label {spec}"
+            return torch.zeros(m.latent_dim), spec, f"label {spec}"
         return m._centroid(spec), None, f"label {spec}"
     m.check_endpoint(spec)
     arr = None if isinstance(spec, (str, Path)) else np.asarray(spec, dtype=np.float32)
     if arr is not None and arr.shape == (m.latent_dim,):
         if cond_model and label is None:
             raise MelvaeError("a latent vector of a conditional model needs its label")
-        return torch.from_numpy(arr), m._embedding(label) if cond_model else None, "latent"
+        return torch.from_numpy(arr), label if cond_model else None, "latent"
     z, label = m._clip_latent(spec, sr, label)
     desc = f"audio {Path(spec).name}" if arr is None else "audio"
     if not cond_model:
         return torch.from_numpy(z), None, desc
-    return torch.from_numpy(z), m._embedding(label), f"{desc} (label {label})"
+    return torch.from_numpy(z), label, f"{desc} (label {label})"
 
 
 def longform_stream(
@@ -62,6 +63,12 @@ def longform_stream(
     """The vector kind's long track: a latent walk from the start, segments joined in the
     spectrogram (:mod:`melvae.longform`); the arguments as :meth:`Melvae.longform_stream`."""
     cond_model = m.model.cfg.conditional
+    temps = np.atleast_1d(np.asarray(temperature, dtype=np.float64))
+    if temps.size != 1:
+        raise MelvaeError("a temperature schedule needs a sequence model; give one temperature")
+    temperature = float(temps[0])
+    if temperature < 0:
+        raise MelvaeError("temperature must be >= 0")
     if labels and not cond_model:
         raise MelvaeError(
             "a label schedule (labels) needs a conditional or a sequence model; "
@@ -103,10 +110,7 @@ def longform_stream(
 
     # A conditional decoder's label embedding per segment: segment k of n gets the
     # schedule's value at k / (n - 1). render_longform decodes the segments in order.
-    cond_path = None
-    if names:
-        rows = [m._embedding(name).numpy() for name in names]
-        cond_path = schedule(rows, len(plan.positions)).to(m.device)
+    cond_path = m._embedding_schedule(m.model.label_embedding, names, len(plan.positions))
     decoded = 0
 
     def decode(z: torch.Tensor) -> torch.Tensor:

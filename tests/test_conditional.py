@@ -13,6 +13,7 @@ from melvae.checkpoint import load_checkpoint
 from melvae.cli import main
 from melvae.dataset import MelDataset, split_for_run
 from melvae.errors import MelvaeError
+from melvae.inputs import clip_segment
 from melvae.layout import read_run_config
 from tests.conftest import TINY_AUDIO
 
@@ -139,7 +140,7 @@ def test_longform_without_a_label_and_with_a_schedule(kind, vec, seq, clip_file)
     sr = model.sample_rate
     track, _, info = model.longform(3.0, seed=5, n_iter=4)
     assert track.shape == (3 * sr,) and info["labels"] == model.draw_labels(1, seed=5)
-    start = model._segment_mel(clip_file, None, "first")
+    start = clip_segment(model, clip_file, None, "first")
     track, _, info = model.longform(3.0, start=clip_file, seed=5, n_iter=4)
     assert track.shape == (3 * sr,) and info["labels"] == [model.fitting_label(start)]
     steered, _, info = model.longform(3.0, labels=["low", "high"], seed=5, n_iter=4)

@@ -19,15 +19,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from melvae import inversion, labels, outputs, sequence_ops, vector_ops
-from melvae.audio import load_audio, resample
+from melvae import inputs, inversion, labels, outputs, sequence_ops, vector_ops
 from melvae.checkpoint import load_checkpoint
 from melvae.config import AudioConfig
 from melvae.errors import MelvaeError
-from melvae.features import log_mel
-from melvae.generate import crossfade_concat, sample_latents, slerp
+from melvae.generate import crossfade_concat
+from melvae.inputs import pick_device
 from melvae.inversion import DEFAULT_ITERATIONS
-from melvae.outputs import describe_track
 
 
 def _as_tensor(z) -> torch.Tensor:
@@ -35,23 +33,6 @@ def _as_tensor(z) -> torch.Tensor:
     if isinstance(z, torch.Tensor):
         return z.float()
     return torch.from_numpy(np.asarray(z, dtype=np.float32))
-
-
-def pick_device(device: str | None = None) -> torch.device:
-    """'auto' or None: CUDA if present, else Apple MPS, else CPU."""
-    if device in (None, "auto"):
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise MelvaeError(f"unknown device {device!r}: use auto, cpu, cuda or mps") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise MelvaeError("--device cuda asked for, but no CUDA GPU is available")
-    return dev
 
 
 class Melvae:
@@ -177,28 +158,8 @@ class Melvae:
     # -- encode / decode -------------------------------------------------------------------
     def segments_of(self, wave: np.ndarray) -> torch.Tensor:
         """Mono audio at the model's rate -> normalized mels of consecutive segments
-        (k, n_mels, frames); a clip shorter than one segment is zero-padded."""
-        seg = self.audio.segment_samples
-        wave = np.asarray(wave, dtype=np.float32).reshape(-1)
-        if len(wave) < seg:
-            wave = np.pad(wave, (0, seg - len(wave)))
-        k = len(wave) // seg
-        frames = torch.from_numpy(np.ascontiguousarray(wave[: k * seg].reshape(k, seg)))
-        with torch.no_grad():
-            return log_mel(frames.to(self.device), self.audio)
-
-    def _audio_input(self, audio: np.ndarray | str | Path, sr: int | None) -> np.ndarray:
-        """A file, or samples (samples,) or (samples, channels) at ``sr``: mono at our rate."""
-        if isinstance(audio, (str, Path)):
-            return load_audio(audio, self.sample_rate)
-        wave = np.asarray(audio, dtype=np.float32)
-        if wave.ndim == 2:  # (samples, channels), as soundfile reads it: mix to mono
-            wave = wave.mean(axis=1)
-        if wave.ndim != 1:
-            raise MelvaeError(f"audio must be (samples,) or (samples, channels), got {wave.shape}")
-        if sr is None or sr == self.sample_rate:
-            return wave
-        return resample(wave, sr, self.sample_rate)
+        (k, n_mels, frames) on the model's device (:func:`inputs.segments_of`)."""
+        return inputs.segments_of(wave, self.audio, self.device)
 
     def encode_mel(
         self, mel: np.ndarray | torch.Tensor, label=None, indices: list[int] | None = None
@@ -231,7 +192,9 @@ class Melvae:
     ) -> np.ndarray:
         """Audio (a file, or samples at rate ``sr``) -> latent means of its consecutive
         segments: (k, latent_dim), or (k, latent_channels, frames) for the sequence kind."""
-        return self.encode_mel(self.segments_of(self._audio_input(audio, sr)), label)
+        return self.encode_mel(
+            self.segments_of(inputs.mono_audio(audio, sr, self.sample_rate)), label
+        )
 
     def decode(self, z: np.ndarray | torch.Tensor, label=None) -> np.ndarray:
         """Latents (as :meth:`encode` gives them) -> normalized mels (B, n_mels, frames) in
@@ -306,19 +269,12 @@ class Melvae:
         return self._sample(n, label, temperature, seed).cpu().numpy()
 
     def _sample(self, n, label, temperature, seed) -> torch.Tensor:
-        if self.kind == "sequence":
-            return sequence_ops.sample(self, n, label, temperature, seed)[0]
-        center = None
-        if label is not None and not self.model.cfg.conditional:
-            center = self._centroid(label)
-            temperature *= 0.5  # stay near the label's region, not anywhere in the prior
-        return sample_latents(n, self.latent_dim, temperature, seed, center=center)
+        return self._ops.sample(self, n, label, temperature, seed)[0]
 
-    def _centroid(self, label: str) -> torch.Tensor:
-        idx = self.label_index(label)
-        if self.ckpt.label_centroids is None:
-            raise MelvaeError("this checkpoint holds no label centroids")
-        return self.ckpt.label_centroids[idx].float()
+    @property
+    def _ops(self):
+        """The module holding this kind's sampling, interpolation and long tracks."""
+        return sequence_ops if self.kind == "sequence" else vector_ops
 
     def generate_mels(
         self,
@@ -331,17 +287,9 @@ class Melvae:
         """n new normalized mels (n, n_mels, frames). With no ``label``, a label-conditioned
         model draws one per clip in the training data's proportions (:meth:`draw_labels`).
         ``return_labels``: also return each clip's label (None where the model takes none)."""
-        if self.kind == "sequence":
-            z, ids = sequence_ops.sample(self, n, label, temperature, seed)
-            names = [label] * n if ids is None else [self.labels[int(i)] for i in ids]
-            mels = self._decode(z, ids if label is None else label).cpu().numpy()
-        else:
-            names, ids = [label] * n, None
-            if self.model.cfg.conditional:
-                names = self.draw_labels(n, seed) if label is None else names
-                ids = torch.tensor([self.label_index(x) for x in names], device=self.device)
-            z = self._sample(n, label, temperature, seed)
-            mels = self._decode(z, ids if ids is not None else label).cpu().numpy()
+        z, ids = self._ops.sample(self, n, label, temperature, seed)
+        names = [label] * n if ids is None else [self.labels[int(i)] for i in ids]
+        mels = self._decode(z, ids if ids is not None else label).cpu().numpy()
         return (mels, names) if return_labels else mels
 
     def generate(
@@ -373,24 +321,7 @@ class Melvae:
         (n_mels, frames), an audio file, or samples at ``sr``; the file's middle or first
         segment. A conditional model encodes it with ``label``, or with its
         :meth:`fitting_label` where none is given."""
-        return self._clip_latent(clip, sr, label, where)[0]
-
-    def _clip_latent(
-        self, clip, sr: int | None, label: str | None, where: str = "middle"
-    ) -> tuple[np.ndarray, str | None]:
-        """(latent mean of one segment of the clip, the label it was encoded with)."""
-        mel = self._segment_mel(clip, sr, where)
-        if label is None and self.model.cfg.conditional:
-            label = self.fitting_label(mel)
-        return self.encode_mel(mel[None], label)[0], label
-
-    def _segment_mel(self, clip, sr: int | None, where: str = "middle") -> torch.Tensor:
-        """One normalized mel segment (n_mels, frames) of a clip (see :meth:`latent_of`)."""
-        arr = None if isinstance(clip, (str, Path)) else np.asarray(clip, dtype=np.float32)
-        if arr is not None and arr.shape == (self.audio.n_mels, self.audio.segment_frames):
-            return torch.from_numpy(arr).to(self.device)
-        mels = self.segments_of(self._audio_input(clip, sr))
-        return mels[len(mels) // 2] if where == "middle" else mels[0]
+        return inputs.clip_latent(self, clip, sr, label, where)[0]
 
     def interpolate_mels(
         self,
@@ -409,27 +340,8 @@ class Melvae:
         ``seed``: the sequence kind's prior samples (label endpoints)."""
         if steps < 2:
             raise MelvaeError("steps must be >= 2")
-        if self.kind == "sequence":
-            mels = sequence_ops.interpolate_mels(self, a, b, steps, sr, seed, label_a, label_b)
-            return mels.cpu().numpy()
-        (za, la, _), (zb, lb, _) = self.endpoint(a, sr, label_a), self.endpoint(b, sr, label_b)
-        z = slerp(za.float(), zb.float(), torch.linspace(0, 1, steps))
-        table = self.model.label_embedding  # None for an unconditional model
-        cond = self._embedding_schedule(table, [la, lb], steps)
-        return self._decode(z, cond=cond).cpu().numpy()
-
-    def check_endpoint(self, spec) -> None:
-        """A string that names neither a label nor an existing file is a user error."""
-        named = isinstance(spec, (str, Path)) and spec not in self.ckpt.labels
-        if named and not Path(spec).exists():
-            known = ", ".join(self.labels)
-            raise MelvaeError(
-                f"{spec!r} is neither an audio file nor a label"
-                + (f" (labels: {known})" if known else "")
-            )
-
-    def _is_label(self, spec) -> bool:
-        return isinstance(spec, str) and spec in self.ckpt.labels
+        mels = self._ops.interpolate_mels(self, a, b, steps, sr, seed, label_a, label_b)
+        return mels.cpu().numpy()
 
     def interpolate(
         self,
@@ -450,7 +362,6 @@ class Melvae:
         joined = crossfade_concat(list(clips), int(fade_seconds * self.sample_rate))
         return clips, joined, self.sample_rate
 
-    # -- files -----------------------------------------------------------------------------
     # -- files (melvae.outputs) ---------------------------------------------------------
     def write_clips(self, out_dir, mels, names, **kwargs) -> list[Path]:
         """Invert mels; write OUT_DIR/NAME.wav and a mel PNG each: :func:`outputs.write_clips`."""
@@ -481,21 +392,12 @@ class Melvae:
         """Yield a long track's audio blocks and its segment records (dicts); see
         :mod:`melvae.longform`. ``start``: an audio file, samples at ``start_sr`` or a normalized
         mel (n_mels, frames) whose (first) segment opens the track; None starts from a prior
-        (or label) sample.
-
-        The sequence kind continues the start with its prior, with no segments and no joins
-        (``bpm`` and ``steps_per_target`` do not apply): ``labels`` (names spread evenly over
-        the track, the conditioning moving linearly between them) and ``temperature`` (a number
-        or a list, spread the same way) steer it; with neither ``label`` nor ``labels`` a
-        labelled model uses the start's label (a conditional model's :meth:`fitting_label`,
-        else the one under which the prior finds the start most likely), or with no start a
-        drawn one (:meth:`draw_labels`).
-
-        A conditional vector model is conditioned on ``label``, else on the start's
-        :meth:`fitting_label`, else on a drawn label; ``labels`` moves its decoder's label
-        embedding through the names instead, segment k of n taking the schedule's value at
-        k / (n - 1) (the start is still encoded with its own label). On an unconditional vector
-        model ``label`` walks near that label's centroid, and ``labels`` is an error."""
+        (or label) sample. ``label`` / ``labels``: one label, or labels to travel through,
+        spread evenly over the track; ``temperature``: a number, or for the sequence kind a
+        list spread the same way. What each kind does with them:
+        :func:`sequence_ops.longform_stream` (continued by the prior, no joins; ``bpm`` and
+        ``steps_per_target`` do not apply) and :func:`vector_ops.longform_stream` (a latent
+        walk, segments joined in the spectrogram)."""
         if self.kind == "sequence":
             return sequence_ops.longform_stream(
                 self, seconds, start, label, labels, seed, temperature, n_iter, start_sr
@@ -517,16 +419,7 @@ class Melvae:
     def longform(self, seconds: float, start=None, **kwargs) -> tuple[np.ndarray, int, dict]:
         """A whole long track in memory: (audio (samples,), sample_rate, info) where info has
         'segments' (start/end seconds, source), 'joins' (overlap centres, seconds) and, for a
-        label-conditioned model, 'labels' (the label, or the schedule's labels, it followed)."""
-        blocks, segments, head = [], [], {}
-        for item in self.longform_stream(seconds, start, **kwargs):
-            if isinstance(item, np.ndarray):
-                blocks.append(item)
-            elif "plan" in item:
-                head = item
-            else:
-                segments.append(item)
-        info = describe_track(head["plan"], segments, self.audio)
-        if head.get("labels"):
-            info["labels"] = list(head["labels"])
-        return np.concatenate(blocks), self.sample_rate, info
+        label-conditioned model, 'labels' (the label, or the schedule's labels, it followed);
+        the arguments as :meth:`longform_stream`."""
+        track, info = outputs.collect_longform(self, seconds, start, **kwargs)
+        return track, self.sample_rate, info

@@ -110,13 +110,29 @@ def write_longform(
     finally:
         bar.close()
         partial.unlink(missing_ok=True)
-    info = describe_track(plan, segments, model.audio)
-    if head.get("labels"):
-        info["labels"] = list(head["labels"])
+    info = _track_info(head, segments, model.audio)
     info["clipped_samples"] = clipped
     info["settings"] = {"seconds": seconds, **kwargs, **(settings or {})}
     info = jsonable(info)  # paths and the like as strings
     write_json(path.with_suffix(".json"), info)  # atomic, like every other JSON we write
+    return info
+
+
+def collect_longform(model, seconds: float, start=None, **kwargs) -> tuple[np.ndarray, dict]:
+    """A whole long track in memory: (audio (samples,), info as :func:`describe_track` gives
+    it, with the labels followed); the arguments as ``model.longform_stream``."""
+    blocks, segments = [], []
+    stream = model.longform_stream(seconds, start, **kwargs)
+    head = next(stream)
+    for item in stream:
+        (segments if isinstance(item, dict) else blocks).append(item)
+    return np.concatenate(blocks), _track_info(head, segments, model.audio)
+
+
+def _track_info(head: dict, segments: list[dict], cfg: AudioConfig) -> dict:
+    info = describe_track(head["plan"], segments, cfg)
+    if head.get("labels"):
+        info["labels"] = list(head["labels"])  # the label, or the schedule's, it followed
     return info
 
 

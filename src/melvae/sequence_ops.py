@@ -15,6 +15,7 @@ import torch
 
 from melvae.errors import MelvaeError
 from melvae.features import log_mel
+from melvae.inputs import check_endpoint, clip_latent, is_label, mono_audio
 from melvae.longform import plan_sequence, render_sequence, schedule
 
 
@@ -53,7 +54,7 @@ def interpolate_mels(
     and the steps morph one into the other frame by frame, a conditional decoder's label
     embedding moving from a's label to b's (a clip's: ``label_a`` / ``label_b``, else its
     :meth:`fitting_label`, and it is encoded with it). -> mels (steps, n_mels, T)."""
-    if m._is_label(a) and m._is_label(b):
+    if is_label(m, a) and is_label(m, b):
         prior = m._need_prior()
         p_cond = m._embedding_schedule(prior.label_embedding, [a, b], steps)
         d_cond = m._embedding_schedule(m.model.label_embedding, [a, b], steps)
@@ -79,20 +80,29 @@ def endpoint(
     """An interpolation endpoint as (a latent sequence (C, T'), its label or None): a
     label's prior sample, a clip's middle segment (encoded as :meth:`latent_of` does), or a
     latent sequence given as such (with ``label`` for a conditional model)."""
-    if m._is_label(spec):
+    if is_label(m, spec):
         return sample(m, 1, spec, 1.0, seed)[0][0], spec
-    m.check_endpoint(spec)
+    check_endpoint(m, spec)
     arr = None if isinstance(spec, (str, Path)) else np.asarray(spec, dtype=np.float32)
     is_mel = arr is not None and arr.shape == (m.audio.n_mels, m.audio.segment_frames)
     if arr is not None and not is_mel and arr.ndim == 2 and arr.shape[0] == m.latent_dim:
         if m.model.cfg.conditional and label is None:
             raise MelvaeError("a latent sequence of a conditional model needs its label")
         return torch.from_numpy(arr).to(m.device), label
-    z, label = m._clip_latent(spec, sr, label)
+    z, label = clip_latent(m, spec, sr, label)
     return torch.from_numpy(z).to(m.device), label
 
 
 def longform_stream(m, seconds, start, label, labels, seed, temperature, n_iter, sr):
+    """The sequence kind's long track: the start's latent sequence continued by the prior and
+    decoded and inverted as one stream, with no segments and no joins (the arguments as
+    :meth:`Melvae.longform_stream`).
+
+    ``labels`` (names spread evenly over the track, the conditioning moving linearly between
+    them) and ``temperature`` (a number or a list, spread the same way) steer it; with neither
+    ``label`` nor ``labels`` a labelled model uses the start's label (a conditional model's
+    :meth:`fitting_label`, else the one under which the prior finds the start most likely),
+    or with no start a drawn one (:meth:`draw_labels`)."""
     prior = m._need_prior()
     z0, start_label = None, label
     if start is not None:
@@ -136,7 +146,7 @@ def start_sequence(m, start, sr: int | None, label: str | None):
     if arr is not None and arr.ndim == 2 and arr.shape[0] == m.audio.n_mels:
         mel = torch.from_numpy(arr[:, : m.audio.segment_frames])
     else:
-        wave = m._audio_input(start, sr)[: m.audio.segment_samples]
+        wave = mono_audio(start, sr, m.sample_rate)[: m.audio.segment_samples]
         if len(wave) < m.audio.n_fft:
             raise MelvaeError(f"the start clip is too short: {len(wave)} samples")
         mel = log_mel(torch.from_numpy(np.ascontiguousarray(wave))[None], m.audio)[0]

@@ -13,7 +13,42 @@ import numpy as np
 import torch
 
 from melvae.errors import MelvaeError
+from melvae.generate import sample_latents, slerp
+from melvae.inputs import check_endpoint, clip_latent
 from melvae.longform import latent_walk, plan_segments, render_longform
+
+
+def sample(m, n, label, temperature, seed) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """n latent vectors from N(0, I) at ``temperature``: (z (n, latent_dim), label ids (n,)
+    or None). A conditional model takes ``label``, or draws one per clip in the training
+    data's proportions (:meth:`draw_labels`); an unconditional one with a ``label`` draws
+    around that label's centroid at half the temperature (near its region of the prior)."""
+    ids, center = None, None
+    if m.conditional:
+        names = m.draw_labels(n, seed) if label is None else [label] * n
+        ids = torch.tensor([m.label_index(x) for x in names], device=m.device)
+    elif label is not None:
+        center, temperature = centroid(m, label), temperature * 0.5
+    return sample_latents(n, m.latent_dim, temperature, seed, center=center), ids
+
+
+def centroid(m, label: str) -> torch.Tensor:
+    """The mean latent of ``label``'s training segments (latent_dim,), as stored in the
+    checkpoint."""
+    idx = m.label_index(label)
+    if m.ckpt.label_centroids is None:
+        raise MelvaeError("this checkpoint holds no label centroids")
+    return m.ckpt.label_centroids[idx].float()
+
+
+def interpolate_mels(m, a, b, steps: int, sr, seed, label_a, label_b) -> torch.Tensor:
+    """Mels (steps, n_mels, frames) along the spherical path between the endpoints' latents
+    (:func:`endpoint`), a conditional decoder's label embedding moving from a's label to
+    b's. ``seed`` is unused: the path has no randomness."""
+    (za, la, _), (zb, lb, _) = endpoint(m, a, sr, label_a), endpoint(m, b, sr, label_b)
+    z = slerp(za.float(), zb.float(), torch.linspace(0, 1, steps))
+    table = m.model.label_embedding  # None for an unconditional model
+    return m._decode(z, cond=m._embedding_schedule(table, [la, lb], steps))
 
 
 def endpoint(
@@ -29,18 +64,18 @@ def endpoint(
     label endpoint is the prior's centre (zeros) under that label (an unconditional model's:
     the label's centroid, and no label comes back).
     """
-    cond_model = m.model.cfg.conditional
+    cond_model = m.conditional
     if isinstance(spec, str) and spec in m.ckpt.labels:
         if cond_model:
             return torch.zeros(m.latent_dim), spec, f"label {spec}"
-        return m._centroid(spec), None, f"label {spec}"
-    m.check_endpoint(spec)
+        return centroid(m, spec), None, f"label {spec}"
+    check_endpoint(m, spec)
     arr = None if isinstance(spec, (str, Path)) else np.asarray(spec, dtype=np.float32)
     if arr is not None and arr.shape == (m.latent_dim,):
         if cond_model and label is None:
             raise MelvaeError("a latent vector of a conditional model needs its label")
         return torch.from_numpy(arr), label if cond_model else None, "latent"
-    z, label = m._clip_latent(spec, sr, label)
+    z, label = clip_latent(m, spec, sr, label)
     desc = f"audio {Path(spec).name}" if arr is None else "audio"
     if not cond_model:
         return torch.from_numpy(z), None, desc
@@ -61,8 +96,15 @@ def longform_stream(
     start_sr: int | None,
 ):
     """The vector kind's long track: a latent walk from the start, segments joined in the
-    spectrogram (:mod:`melvae.longform`); the arguments as :meth:`Melvae.longform_stream`."""
-    cond_model = m.model.cfg.conditional
+    spectrogram (:mod:`melvae.longform`); the arguments as :meth:`Melvae.longform_stream`.
+
+    A conditional model is conditioned on ``label``, else on the start's
+    :meth:`fitting_label`, else on a drawn label; ``labels`` moves its decoder's label
+    embedding through the names instead, segment k of n taking the schedule's value at
+    k / (n - 1) (the start is still encoded with its own label). On an unconditional model
+    ``label`` walks near that label's centroid, and ``labels`` is an error. ``temperature``
+    is one number."""
+    cond_model = m.conditional
     temps = np.atleast_1d(np.asarray(temperature, dtype=np.float64))
     if temps.size != 1:
         raise MelvaeError("a temperature schedule needs a sequence model; give one temperature")
@@ -81,7 +123,7 @@ def longform_stream(
     except ValueError as exc:
         raise MelvaeError(str(exc)) from None
     if start is not None:
-        z0, start_label = m._clip_latent(start, start_sr, label, where="first")
+        z0, start_label = clip_latent(m, start, start_sr, label, where="first")
         z0 = torch.from_numpy(z0)
         origin = {"from": str(start) if isinstance(start, (str, Path)) else "given clip"}
     else:
@@ -95,7 +137,7 @@ def longform_stream(
         origin["label"] = start_label
     center, spread = None, 1.0
     if label is not None and not cond_model:
-        center, spread = m._centroid(label), 0.5
+        center, spread = centroid(m, label), 0.5
     names = list(labels or [start_label]) if cond_model else []
     walk = latent_walk(
         z0,

@@ -184,16 +184,7 @@ def run_longform(bench: Bench) -> None:
             note=note,
         )
 
-    mem = {}
-    for length in (LONG, 1800.0):
-        mem[length] = run_isolated(
-            "benchmarks.bench_longform:longform_run",
-            ckpt=ckpt,
-            out=out,
-            seconds=length,
-            n_iter=1,
-            warmup=False,
-        )
+    mem = _memory_runs(bench, stage, ckpt, out, "")
     details["memory"] = mem
     bench.add(
         stage,
@@ -202,16 +193,6 @@ def run_longform(bench: Bench) -> None:
         "MiB",
         note=f"{base['rss_before_mib']:.0f} MiB before the track (model loaded, warmed up)",
     )
-    for length, r in mem.items():
-        bench.add(
-            stage,
-            f"peak RSS, {length / 60:g} min at 1 it (VmHWM)",
-            r["rss_self_mib"],
-            "MiB",
-            note=f"{r['rss_before_mib']:.0f} MiB before the track; {r['wall']:.1f} s wall",
-        )
-    a, b = mem[LONG]["rss_self_mib"], mem[1800.0]["rss_self_mib"]
-    bench.check(stage, "peak RSS 30 min / 3 min (flat in length)", b / a, "", "<=", 1.1)
 
     # The sequence kind: the prior continues one latent sequence, decoded in windows.
     seq_ckpt = str(bench.work / "random_sequence_model.pt")
@@ -228,10 +209,18 @@ def run_longform(bench: Bench) -> None:
         target,
         note=f"{seconds / seq['wall']:.1f}x real time; decoding {seq['parts']['decode']:.1f} s",
     )
-    seq_mem = {
+    seq_mem = _memory_runs(bench, stage, seq_ckpt, out, "sequence kind: ")
+    details["sequence"] = {"default": seq, "memory": seq_mem}
+    bench.details[stage] = details
+
+
+def _memory_runs(bench: Bench, stage: str, ckpt: str, out: str, what: str) -> dict:
+    """Peak memory of a 3 min and a 30 min track (1 iteration, each in a fresh process) and
+    the check that it stays flat in the track's length: {seconds: run}."""
+    mem = {
         length: run_isolated(
             "benchmarks.bench_longform:longform_run",
-            ckpt=seq_ckpt,
+            ckpt=ckpt,
             out=out,
             seconds=length,
             n_iter=1,
@@ -239,18 +228,25 @@ def run_longform(bench: Bench) -> None:
         )
         for length in (LONG, 1800.0)
     }
-    a, b = seq_mem[LONG]["rss_self_mib"], seq_mem[1800.0]["rss_self_mib"]
+    for length, r in mem.items():
+        bench.add(
+            stage,
+            f"{what}peak RSS, {length / 60:g} min at 1 it (VmHWM)",
+            r["rss_self_mib"],
+            "MiB",
+            note=f"{r['rss_before_mib']:.0f} MiB before the track; {r['wall']:.1f} s wall",
+        )
+    a, b = mem[LONG]["rss_self_mib"], mem[1800.0]["rss_self_mib"]
     bench.check(
         stage,
-        "sequence kind: peak RSS 30 min / 3 min",
+        f"{what}peak RSS 30 min / 3 min (flat in length)",
         b / a,
         "",
         "<=",
         1.1,
         note=f"{a:.0f} / {b:.0f} MiB",
     )
-    details["sequence"] = {"default": seq, "memory": seq_mem}
-    bench.details[stage] = details
+    return mem
 
 
 def run_generate(bench: Bench) -> None:

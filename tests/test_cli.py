@@ -29,6 +29,25 @@ def test_help_is_fast_and_imports_no_torch():
     assert out.returncode == 0 and "preprocess" in out.stdout and "longform" in out.stdout
 
 
+def test_help_imports_no_torch_numpy_or_lightning():
+    """`melvae --help` and every `melvae COMMAND --help` stay light (STYLE.md, principle 7)."""
+    code = """if True:
+        import sys
+        from melvae.cli import build_parser, main
+        sub = next(a for a in build_parser()._actions if a.dest == "command")
+        for argv in [["--help"]] + [[name, "--help"] for name in sub.choices]:
+            try:
+                main(argv)
+            except SystemExit as exc:
+                assert exc.code == 0, argv
+        heavy = ("torch", "numpy", "scipy", "lightning", "pytorch_lightning", "matplotlib")
+        sys.exit(", ".join(m for m in heavy if m in sys.modules) or None)
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and not out.stderr, out.stderr
+    assert "train" in out.stdout and "--epochs" in out.stdout
+
+
 def _commands() -> list[str]:
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     return sorted(sub.choices)
@@ -304,6 +323,212 @@ def test_cli_inversion_default_is_the_library_default():
 
     args = build_parser().parse_args(["generate", "run", "-o", "out"])
     assert args.iterations == DEFAULT_ITERATIONS
+
+
+# The fewest arguments each command parses with: its positionals and required options.
+MINIMAL_ARGS = {
+    "preprocess": ["AUDIO_DIR", "-o", "DATA_DIR"],
+    "train": ["DATA_DIR", "-o", "RUN_DIR"],
+    "generate": ["RUN_DIR", "-o", "OUT_DIR"],
+    "interpolate": ["RUN_DIR", "A", "B", "-o", "OUT_DIR"],
+    "longform": ["RUN_DIR", "-o", "TRACK"],
+    "reconstruct": ["RUN_DIR", "SOURCE", "-o", "OUT_DIR"],
+    "evaluate": ["RUN_DIR"],
+    "latent-map": ["RUN_DIR", "DATA_DIR"],
+    "report": ["RUN_DIR"],
+    "synth": ["OUT_DIR"],
+    "demo": [],
+}
+
+
+def _expected_defaults() -> dict[str, dict]:
+    """Every option's default, read from where it lives: a dataclass field or a named
+    constant of config.py (None / False: the option is off unless given)."""
+    from pathlib import Path
+
+    from melvae import config as c
+    from melvae.config import AudioConfig, ModelConfig, TrainConfig, default
+
+    common = {
+        "seed": c.DEFAULT_SEED,
+        "device": c.DEFAULT_DEVICE,
+        "iterations": c.DEFAULT_ITERATIONS,
+    }
+    train_fields = [
+        "epochs", "max_minutes", "batch_size", "lr", "beta", "kl_warmup_epochs", "free_bits",
+        "grad_clip", "val_fraction", "seed", "num_workers", "schedule", "conditional", "devices",
+        "strategy", "prior_fraction", "prior_epochs",
+    ]  # fmt: skip
+    return {
+        "preprocess": {
+            **{
+                k: default(AudioConfig, k) for k in ("sample_rate", "n_fft", "hop_length", "n_mels")
+            },
+            **dict.fromkeys(["segment_seconds", "bars", "bpm", "hop_seconds", "hop_bars"]),
+            "workers": None,
+            "quiet": False,
+        },
+        "train": {
+            **{k: default(TrainConfig, k) for k in train_fields},
+            "kind": c.DEFAULT_KIND,
+            "latent_dim": default(ModelConfig, "latent_dim"),
+            "latent_channels": default(ModelConfig, "latent_channels"),
+            "latent_rate": default(ModelConfig, "rate"),
+            "channels": None,
+            "resume": False,
+            "quiet": False,
+            "device": c.DEFAULT_DEVICE,
+        },
+        "generate": {
+            **common,
+            "n": c.GENERATE_CLIPS,
+            "label": None,
+            "temperature": c.DEFAULT_TEMPERATURE,
+            "format": c.AUDIO_FORMATS[0],
+        },
+        "interpolate": {
+            **common,
+            "steps": c.INTERPOLATION_STEPS,
+            "label": None,
+            "fade_seconds": c.INTERPOLATION_FADE_SECONDS,
+        },
+        "longform": {
+            **common,
+            "seconds": c.LONGFORM_SECONDS,
+            **dict.fromkeys(["start", "bpm", "label", "labels"]),
+            "temperature": [c.DEFAULT_TEMPERATURE],
+            "steps_per_target": c.STEPS_PER_TARGET,
+            "quiet": False,
+        },
+        "reconstruct": {
+            **common,
+            "n": c.RECONSTRUCT_SEGMENTS,
+            "validation": False,
+            "label": None,
+        },
+        "evaluate": {
+            **common,
+            "data_dir": None,
+            "output": Path("metrics.json"),
+            "split": c.EVAL_SPLIT,
+            "max_segments": c.EVAL_MAX_SEGMENTS,
+            **dict.fromkeys(["n_generate", "longform", "audio_dir"]),
+            "quiet": False,
+        },
+        "latent-map": {
+            "seed": c.DEFAULT_SEED,
+            "device": c.DEFAULT_DEVICE,
+            "output": Path("map.png"),
+            "grid": c.MAP_GRID,
+            "max_points": c.MAP_MAX_POINTS,
+        },
+        "report": {
+            **common,
+            "data_dir": None,
+            "output": Path("report"),
+            "metrics": None,
+            "n_generate": c.REPORT_CLIPS,
+            "grid": c.REPORT_GRID,
+        },
+        "synth": {
+            "seed": c.DEFAULT_SEED,
+            "tracks_per_style": c.SYNTH_TRACKS_PER_STYLE,
+            "seconds": c.SYNTH_SECONDS,
+            "styles": None,
+            "sample_rate": default(AudioConfig, "sample_rate"),
+        },
+        "demo": {
+            "seed": c.DEFAULT_SEED,
+            "device": c.DEFAULT_DEVICE,
+            "output": Path("demo_output"),
+            "minutes": c.DEMO_MINUTES,
+            "tracks_per_style": c.SYNTH_TRACKS_PER_STYLE,
+        },
+    }
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_every_default_comes_from_config(command):
+    """Each option of each command defaults to the dataclass field or config.py constant it
+    is declared from, and every option is accounted for."""
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices[command]
+    given = {a.dest for a in sub._actions if a.required}  # positionals and -o
+    parsed = vars(build_parser().parse_args([command, *MINIMAL_ARGS[command]]))
+    defaults = {k: v for k, v in parsed.items() if k not in given | {"command", "func"}}
+    assert defaults == _expected_defaults()[command]
+    assert parsed["func"].__name__ == "cmd_" + command.replace("-", "_")
+
+
+def test_help_prints_the_defaults():
+    """Help texts show the values the options take (argparse's %(default)s), not a copy."""
+    from melvae.config import EVAL_MAX_SEGMENTS, KIND_BETA, SEQUENCE_CHANNELS, TrainConfig, default
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices
+    text = " ".join(sub["train"].format_help().split())  # one line: no wrapping
+    assert f"training epochs (default: {default(TrainConfig, 'epochs')})" in text
+    assert f"{KIND_BETA['sequence']:g} for the sequence kind" in text
+    assert ",".join(map(str, SEQUENCE_CHANNELS)) + " for the sequence kind" in text
+    text = " ".join(sub["evaluate"].format_help().split())
+    assert f"at most this many (default: {EVAL_MAX_SEGMENTS})" in text
+
+
+def test_library_functions_default_to_the_cli_defaults():
+    """Where a library function takes the same setting as a CLI option, both read one
+    constant of config.py: calling the library with no arguments does what the CLI does."""
+    import inspect
+
+    from melvae import analysis, demo, evaluate, longform, outputs, report, synth, train
+    from melvae import config as c
+    from melvae.api import Melvae
+    from melvae.config import AudioConfig, ModelConfig, default
+
+    cases = [
+        (Melvae.generate_mels, "temperature", c.DEFAULT_TEMPERATURE),
+        (Melvae.generate, "temperature", c.DEFAULT_TEMPERATURE),
+        (Melvae.interpolate_mels, "steps", c.INTERPOLATION_STEPS),
+        (Melvae.interpolate, "steps", c.INTERPOLATION_STEPS),
+        (Melvae.interpolate, "fade_seconds", c.INTERPOLATION_FADE_SECONDS),
+        (Melvae.longform_stream, "temperature", c.DEFAULT_TEMPERATURE),
+        (Melvae.longform_stream, "steps_per_target", c.STEPS_PER_TARGET),
+        (outputs.write_clips, "fmt", c.AUDIO_FORMATS[0]),
+        (outputs.write_interpolation, "steps", c.INTERPOLATION_STEPS),
+        (outputs.write_interpolation, "fade_seconds", c.INTERPOLATION_FADE_SECONDS),
+        (longform.latent_walk, "steps_per_target", c.STEPS_PER_TARGET),
+        (longform.latent_walk, "temperature", c.DEFAULT_TEMPERATURE),
+        (analysis.reconstruct, "max_items", c.RECONSTRUCT_SEGMENTS),
+        (analysis.latent_map, "max_points", c.MAP_MAX_POINTS),
+        (analysis.decoded_grid, "n", c.MAP_GRID),
+        (evaluate.evaluate, "split", c.EVAL_SPLIT),
+        (evaluate.evaluate, "max_segments", c.EVAL_MAX_SEGMENTS),
+        (report.build_report, "n_generate", c.REPORT_CLIPS),
+        (report.build_report, "grid", c.REPORT_GRID),
+        (synth.synthesize_dataset, "tracks_per_style", c.SYNTH_TRACKS_PER_STYLE),
+        (synth.synthesize_dataset, "seconds", c.SYNTH_SECONDS),
+        (synth.synthesize_dataset, "sample_rate", default(AudioConfig, "sample_rate")),
+        (demo.run_demo, "minutes", c.DEMO_MINUTES),
+        (demo.run_demo, "tracks_per_style", c.SYNTH_TRACKS_PER_STYLE),
+        (demo.run_demo, "longform_seconds", c.DEMO_LONGFORM_SECONDS),
+        (demo.run_demo, "device", c.DEFAULT_DEVICE),
+        (train.train, "latent_dim", default(ModelConfig, "latent_dim")),
+        (train.train, "latent_channels", default(ModelConfig, "latent_channels")),
+        (train.train, "rate", default(ModelConfig, "rate")),
+        (train.train, "kind", c.DEFAULT_KIND),
+        (train.train, "device", c.DEFAULT_DEVICE),
+    ]
+    for func, name, value in cases:
+        assert inspect.signature(func).parameters[name].default == value, (func, name)
+    # Seeds: every seeded library function starts from the same seed as the CLI.
+    for func in (Melvae.generate_mels, analysis.reconstruct, evaluate.evaluate, demo.run_demo):
+        assert inspect.signature(func).parameters["seed"].default == c.DEFAULT_SEED
+    assert tuple(synth.STYLES) == c.SYNTH_STYLES and tuple(evaluate.SPLITS) == c.EVAL_SPLITS
+
+
+def test_default_reads_dataclass_fields():
+    from melvae.config import TrainConfig, default
+
+    assert default(TrainConfig, "epochs") == TrainConfig().epochs
+    with pytest.raises(AttributeError):
+        default(TrainConfig, "no_such_field")
 
 
 def test_review_regressions(tiny_run, tiny_data, tmp_path, capsys):

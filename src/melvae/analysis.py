@@ -18,7 +18,7 @@ import numpy as np
 
 from melvae.api import Melvae
 from melvae.audio import load_audio, write_audio
-from melvae.config import assert_same_audio
+from melvae.config import MAP_GRID, MAP_MAX_POINTS, RECONSTRUCT_SEGMENTS, assert_same_audio
 from melvae.dataset import MelDataset, split_for_run
 from melvae.errors import MelvaeError
 from melvae.inversion import DEFAULT_ITERATIONS
@@ -88,7 +88,7 @@ def reconstruct(
     run_dir_or_model: Melvae | Path | str,
     source: Path | str,
     out_dir: Path | str,
-    max_items: int = 8,
+    max_items: int = RECONSTRUCT_SEGMENTS,
     n_iter: int = DEFAULT_ITERATIONS,
     seed: int = 0,
     pick: str | list[int] = "even",
@@ -213,7 +213,7 @@ def reconstruct(
 
 
 def latent_means(
-    model: Melvae, data_dir: Path | str, max_points: int = 2000
+    model: Melvae, data_dir: Path | str, max_points: int = MAP_MAX_POINTS
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[int]]:
     """Latent means of up to ``max_points`` evenly spaced segments of a dataset:
     (mu (N, latent_dim), label ids (N,) indexing the label names (-1: none), label names,
@@ -298,7 +298,7 @@ def latent_map(
     model: Melvae | Path | str,
     data_dir: Path | str,
     out_png: Path | str,
-    max_points: int = 2000,
+    max_points: int = MAP_MAX_POINTS,
     grid: int | None = None,
     tsne: bool | None = None,
     seed: int = 0,
@@ -367,7 +367,7 @@ def latent_map(
 
 def decoded_grid(
     model: Melvae | Path | str,
-    n: int = 8,
+    n: int = MAP_GRID,
     extent: tuple[float, float, float, float] | None = None,
     label: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

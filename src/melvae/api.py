@@ -21,7 +21,13 @@ import torch
 
 from melvae import inputs, inversion, labels, outputs, sequence_ops, vector_ops
 from melvae.checkpoint import load_checkpoint
-from melvae.config import AudioConfig
+from melvae.config import (
+    DEFAULT_TEMPERATURE,
+    INTERPOLATION_FADE_SECONDS,
+    INTERPOLATION_STEPS,
+    STEPS_PER_TARGET,
+    AudioConfig,
+)
 from melvae.errors import MelvaeError
 from melvae.generate import crossfade_concat
 from melvae.inputs import pick_device
@@ -280,7 +286,7 @@ class Melvae:
         self,
         n: int,
         label: str | None = None,
-        temperature: float = 1.0,
+        temperature: float = DEFAULT_TEMPERATURE,
         seed: int | None = 0,
         return_labels: bool = False,
     ) -> np.ndarray | tuple[np.ndarray, list[str | None]]:
@@ -296,7 +302,7 @@ class Melvae:
         self,
         n: int = 1,
         label: str | None = None,
-        temperature: float = 1.0,
+        temperature: float = DEFAULT_TEMPERATURE,
         seed: int | None = 0,
         n_iter: int = DEFAULT_ITERATIONS,
     ) -> tuple[np.ndarray, int]:
@@ -327,7 +333,7 @@ class Melvae:
         self,
         a,
         b,
-        steps: int = 8,
+        steps: int = INTERPOLATION_STEPS,
         sr: int | None = None,
         label_a: str | None = None,
         label_b: str | None = None,
@@ -347,9 +353,9 @@ class Melvae:
         self,
         a,
         b,
-        steps: int = 8,
+        steps: int = INTERPOLATION_STEPS,
         sr: int | None = None,
-        fade_seconds: float = 1.0,
+        fade_seconds: float = INTERPOLATION_FADE_SECONDS,
         n_iter: int = DEFAULT_ITERATIONS,
         seed: int | None = 0,
         label_a: str | None = None,
@@ -383,8 +389,8 @@ class Melvae:
         label: str | None = None,
         bpm: float | None = None,
         seed: int = 0,
-        temperature: float = 1.0,
-        steps_per_target: int = 4,
+        temperature: float = DEFAULT_TEMPERATURE,
+        steps_per_target: int = STEPS_PER_TARGET,
         n_iter: int = DEFAULT_ITERATIONS,
         start_sr: int | None = None,
         labels: list[str] | None = None,

@@ -130,6 +130,8 @@ def segment_samples_for(
 
 MODEL_KINDS = ("sequence", "vector")
 DEFAULT_KIND = "sequence"  # what `melvae train` builds unless told otherwise (README: real music)
+LATENT_RATES = (1, 2, 4, 8)  # sequence kind: mel frames per latent frame (strided 1-D convs)
+SCHEDULES = ("cosine", "plateau")  # learning-rate schedules of TrainConfig.schedule
 # The KL weight (beta) of each kind, against the summed squared error; measured on real
 # music (README, "Music with rhythm"): the vector kind's 1.0 is the reference design's.
 KIND_BETA = {"vector": 1.0, "sequence": 0.01}
@@ -169,7 +171,7 @@ class ModelConfig:
         _check(self.n_labels >= 0, "n_labels must be >= 0")
         if self.kind == "sequence":
             _check(len(self.channels) == 3, "the sequence kind has 3 2-D layers: give 3 channels")
-            _check(self.rate in (1, 2, 4, 8), f"rate must be 1, 2, 4 or 8, got {self.rate}")
+            _check(self.rate in LATENT_RATES, f"rate must be 1, 2, 4 or 8, got {self.rate}")
             _check(self.latent_channels >= 1, "latent_channels must be >= 1")
             _check(self.width >= 1 and self.blocks >= 0, "width >= 1 and blocks >= 0")
 
@@ -253,7 +255,7 @@ class TrainConfig:
         _check(self.free_bits >= 0, "free_bits must be >= 0")
         _check(self.grad_clip >= 0, "grad_clip must be >= 0")
         _check(0 <= self.val_fraction < 1, "val_fraction must be in [0, 1)")
-        _check(self.schedule in ("cosine", "plateau"), "schedule must be 'cosine' or 'plateau'")
+        _check(self.schedule in SCHEDULES, "schedule must be 'cosine' or 'plateau'")
         _check(self.devices >= 1, "devices must be >= 1")
 
     def for_kind(self, kind: str) -> TrainConfig:
@@ -272,6 +274,46 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         return _from_dict(cls, data)
+
+
+# -- defaults the library's functions and the `melvae` command share -------------------------
+# Written once here: a library function's signature and the matching CLI option both read the
+# name, and the CLI's help prints the value. Settings that live in a dataclass above are read
+# from its field with :func:`default` instead.
+DEFAULT_DEVICE = "auto"  # CUDA, then Apple MPS, then CPU (api.pick_device)
+DEFAULT_SEED = 0  # every stochastic function is seeded; the same seed gives the same audio
+DEFAULT_TEMPERATURE = 1.0  # scale of the latent draws; 1 samples the prior as trained
+AUDIO_FORMATS = ("wav", "flac")  # files of generated clips; the first is the default
+GENERATE_CLIPS = 8  # clips `melvae generate` writes
+INTERPOLATION_STEPS = 8  # points from A to B, both endpoints included
+INTERPOLATION_FADE_SECONDS = 1.0  # crossfade between steps in the joined transition
+LONGFORM_SECONDS = 180.0  # length of a `melvae longform` track
+STEPS_PER_TARGET = 4  # vector kind's long track: segments spent moving towards each target
+RECONSTRUCT_SEGMENTS = 8  # original / reconstruction pairs `melvae reconstruct` writes
+EVAL_SPLITS = ("val", "train", "all")  # which segments evaluate measures
+EVAL_SPLIT = "val"  # the run's held-out tracks
+EVAL_MAX_SEGMENTS = 64  # held-out segments evaluated by default (a seeded subsample)
+MAP_GRID = 8  # a 2-D model's latent map: mels decoded over MAP_GRID x MAP_GRID points
+MAP_MAX_POINTS = 2000  # segments drawn in a latent map
+REPORT_CLIPS = 4  # generated clips in the HTML report
+REPORT_GRID = 6  # a 2-D model's clickable grid in the report: REPORT_GRID x REPORT_GRID clips
+SYNTH_STYLES = ("techno", "breakbeat", "ambient")  # melvae.synth's procedural styles
+SYNTH_TRACKS_PER_STYLE = 8
+SYNTH_SECONDS = 30.0  # length of each synthesized track
+DEMO_MINUTES = 4.0  # the demo's training time
+DEMO_LONGFORM_SECONDS = 60.0  # the demo's long track
+
+
+def default(cls: type, name: str) -> Any:
+    """The default of the field ``name`` of the dataclass ``cls``, e.g.
+    ``default(TrainConfig, "epochs")`` -> 100: the CLI's options read their defaults here, so
+    each lives in its dataclass only. A name that is not a field with a default is an error."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            if f.default is dataclasses.MISSING:
+                raise TypeError(f"{cls.__name__}.{name} has no plain default")
+            return f.default
+    raise AttributeError(f"{cls.__name__} has no field {name!r}")
 
 
 def _check(condition: bool, message: str) -> None:

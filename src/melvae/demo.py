@@ -10,17 +10,25 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from melvae.config import AudioConfig, TrainConfig
+from melvae.config import (
+    DEFAULT_DEVICE,
+    DEMO_LONGFORM_SECONDS,
+    DEMO_MINUTES,
+    SYNTH_SECONDS,
+    SYNTH_TRACKS_PER_STYLE,
+    AudioConfig,
+    TrainConfig,
+)
 
 
 def run_demo(
     out: Path,
-    minutes: float = 4.0,
-    tracks_per_style: int = 8,
-    seconds: float = 30.0,
-    device: str = "auto",
+    minutes: float = DEMO_MINUTES,
+    tracks_per_style: int = SYNTH_TRACKS_PER_STYLE,
+    seconds: float = SYNTH_SECONDS,
+    device: str = DEFAULT_DEVICE,
     seed: int = 0,
-    longform_seconds: float = 60.0,
+    longform_seconds: float = DEMO_LONGFORM_SECONDS,
     epochs: int = 200,
     audio: AudioConfig | None = None,
     train_kwargs: dict | None = None,

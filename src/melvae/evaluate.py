@@ -36,6 +36,9 @@ import torch
 from melvae.audio import load_audio
 from melvae.config import (
     DEFAULT_ITERATIONS,
+    EVAL_MAX_SEGMENTS,
+    EVAL_SPLIT,
+    EVAL_SPLITS,
     AudioConfig,
     assert_same_audio,
     bar_bpm,
@@ -67,8 +70,8 @@ from melvae.metrics import (
 )
 from melvae.model import active_units, kl_divergence
 
-SPLITS = ("val", "train", "all")
-MAX_SEGMENTS = 64  # held-out segments evaluated by default (a seeded subsample)
+SPLITS = EVAL_SPLITS
+MAX_SEGMENTS = EVAL_MAX_SEGMENTS  # held-out segments evaluated by default (a seeded subsample)
 MAX_TRAIN_REFERENCE = 1024  # training segments searched for nearest neighbours
 BATCH = 16  # segments per model / inversion batch
 
@@ -123,7 +126,7 @@ DESCRIPTIONS = {
 def evaluate(
     run_dir: Path | str,
     data_dir: Path | str | None = None,
-    split: str = "val",
+    split: str = EVAL_SPLIT,
     n_generate: int | None = None,
     longform: Path | str | None = None,
     n_iter: int = DEFAULT_ITERATIONS,

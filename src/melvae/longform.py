@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from melvae.config import AudioConfig
+from melvae.config import DEFAULT_TEMPERATURE, STEPS_PER_TARGET, AudioConfig
 from melvae.features import normalized_to_power
 from melvae.generate import sample_latents, slerp
 from melvae.inversion import DEFAULT_ITERATIONS, StreamingInverter, mel_power_to_linear_power
@@ -104,8 +104,8 @@ class WalkPoint:
 def latent_walk(
     start: torch.Tensor,
     n: int,
-    steps_per_target: int = 4,
-    temperature: float = 1.0,
+    steps_per_target: int = STEPS_PER_TARGET,
+    temperature: float = DEFAULT_TEMPERATURE,
     seed: int = 0,
     target_center: torch.Tensor | None = None,
     target_spread: float = 1.0,

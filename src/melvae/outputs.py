@@ -11,7 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
-from melvae.config import DEFAULT_ITERATIONS, AudioConfig, jsonable, write_json
+from melvae.config import (
+    AUDIO_FORMATS,
+    DEFAULT_ITERATIONS,
+    INTERPOLATION_FADE_SECONDS,
+    INTERPOLATION_STEPS,
+    AudioConfig,
+    jsonable,
+    write_json,
+)
 from melvae.errors import MelvaeError
 
 
@@ -22,7 +30,7 @@ def write_clips(
     names: list[str],
     n_iter: int = DEFAULT_ITERATIONS,
     seed: int | None = 0,
-    fmt: str = "wav",
+    fmt: str = AUDIO_FORMATS[0],
 ) -> list[Path]:
     """Invert mels (n, n_mels, frames) and write OUT_DIR/NAME.wav (or .flac) and a mel
     PNG beside each; returns the audio paths."""
@@ -43,8 +51,8 @@ def write_interpolation(
     out_dir: Path | str,
     a,
     b,
-    steps: int = 8,
-    fade_seconds: float = 1.0,
+    steps: int = INTERPOLATION_STEPS,
+    fade_seconds: float = INTERPOLATION_FADE_SECONDS,
     n_iter: int = DEFAULT_ITERATIONS,
     seed: int | None = 0,
     label_a: str | None = None,

@@ -32,7 +32,7 @@ from melvae.analysis import (
 )
 from melvae.api import Melvae
 from melvae.audio import write_audio
-from melvae.config import DEFAULT_ITERATIONS, jsonable
+from melvae.config import DEFAULT_ITERATIONS, REPORT_CLIPS, REPORT_GRID, jsonable
 from melvae.errors import MelvaeError
 from melvae.layout import AUDIO_CONFIG, CURVES, HISTORY, read_run_config, same_path
 from melvae.plots import save_grid_png, save_mel_png
@@ -273,8 +273,8 @@ def build_report(
     out_dir: Path | str,
     data_dir: Path | str | None = None,
     metrics: dict[str, dict[str, Any]] | None = None,
-    n_generate: int = 4,
-    grid: int = 6,
+    n_generate: int = REPORT_CLIPS,
+    grid: int = REPORT_GRID,
     n_iter: int = DEFAULT_ITERATIONS,
     seed: int = 0,
     n_reconstruct: int = 4,

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-STYLES: tuple[str, ...] = ("techno", "breakbeat", "ambient")
+from melvae.config import SYNTH_SECONDS, SYNTH_STYLES, SYNTH_TRACKS_PER_STYLE, AudioConfig, default
+
+STYLES: tuple[str, ...] = SYNTH_STYLES
 PEAK = 0.89  # about -1 dBFS
 MINOR = (0, 2, 3, 5, 7, 8, 10)
 # (kick, snare) patterns over one bar of 16th notes: x = hit, o = ghost note, . = rest.
@@ -342,9 +344,9 @@ def synthesize(
 
 def synthesize_dataset(
     out_dir,
-    tracks_per_style: int = 8,
-    seconds: float = 30.0,
-    sample_rate: int = 22050,
+    tracks_per_style: int = SYNTH_TRACKS_PER_STYLE,
+    seconds: float = SYNTH_SECONDS,
+    sample_rate: int = default(AudioConfig, "sample_rate"),
     styles: Iterable[str] = STYLES,
     seed: int = 0,
 ) -> list[Path]:

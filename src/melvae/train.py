@@ -35,7 +35,15 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from melvae.checkpoint import load_checkpoint
-from melvae.config import DEFAULT_KIND, SEQUENCE_CHANNELS, ModelConfig, TrainConfig, write_json
+from melvae.config import (
+    DEFAULT_DEVICE,
+    DEFAULT_KIND,
+    SEQUENCE_CHANNELS,
+    ModelConfig,
+    TrainConfig,
+    default,
+    write_json,
+)
 from melvae.dataset import MelDataset, track_split
 from melvae.errors import MelvaeError
 from melvae.layout import BEST, CURVES, HISTORY, LAST, RESUME, RUN_CONFIG, read_run_config
@@ -77,14 +85,14 @@ def train(
     data_dir: Path | str,
     run_dir: Path | str,
     train_cfg: TrainConfig = TrainConfig(),
-    latent_dim: int = 64,
+    latent_dim: int = default(ModelConfig, "latent_dim"),
     channels: tuple[int, ...] | None = None,
     resume: bool = False,
-    device: str = "auto",
+    device: str = DEFAULT_DEVICE,
     progress: bool = True,
     kind: str = DEFAULT_KIND,
-    latent_channels: int = 16,
-    rate: int = 4,
+    latent_channels: int = default(ModelConfig, "latent_channels"),
+    rate: int = default(ModelConfig, "rate"),
 ) -> TrainResult:
     """Train a VAE on a preprocessed dataset folder; writes the run folder described above.
 

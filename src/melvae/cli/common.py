@@ -1,0 +1,108 @@
+"""Argument types and the options several ``melvae`` commands share.
+
+Defaults come from :mod:`melvae.config` (its dataclasses' fields, or a named constant the
+library reads too); help texts print them with argparse's ``%(default)s``, so no value is
+written twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from melvae.config import DEFAULT_DEVICE, DEFAULT_ITERATIONS, DEFAULT_SEED
+
+# What argparse's add_subparsers returns (a private class: only its add_parser is used).
+Subparsers = argparse._SubParsersAction
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def label_list(text: str) -> list[str]:
+    """'a, b' -> ['a', 'b'] (comma-separated labels)."""
+    labels = [n.strip() for n in text.split(",") if n.strip()]
+    if not labels:
+        raise argparse.ArgumentTypeError("give at least one label")
+    return labels
+
+
+def temperature_list(text: str) -> list[float]:
+    """'0.8,1.2' -> [0.8, 1.2]; one number is a list of one."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or a list of numbers: {text!r}") from None
+    if any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError("temperatures must be >= 0")
+    return values
+
+
+def listing(values: Sequence) -> str:
+    """('a', 'b', 'c') -> 'a, b and c', for help texts that name a constant's values."""
+    words = [str(v) for v in values]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def commas(values: Sequence) -> str:
+    """(16, 32) -> '16,32': a tuple as the command line writes it."""
+    return ",".join(str(v) for v in values)
+
+
+# -- options several commands take ---------------------------------------------------------
+def add_run_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+
+
+def add_optional_data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "data_dir",
+        type=Path,
+        nargs="?",
+        metavar="DATA_DIR",
+        help="dataset (default: the one the run trained on)",
+    )
+
+
+def add_seed(p: argparse.ArgumentParser, default: int = DEFAULT_SEED) -> None:
+    p.add_argument("--seed", type=int, default=default, help="random seed (default: %(default)s)")
+
+
+def add_quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--device",
+        default=DEFAULT_DEVICE,
+        help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps (default: %(default)s)",
+    )
+
+
+def add_inversion(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--iterations",
+        type=positive_int,
+        default=DEFAULT_ITERATIONS,
+        help="fast Griffin-Lim iterations (default: %(default)s)",
+    )

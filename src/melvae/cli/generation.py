@@ -1,0 +1,261 @@
+"""Commands that make new audio from a trained model: generate, interpolate and longform.
+
+Each command is a pair: ``add_NAME(sub)`` declares its parser, ``cmd_NAME(args)`` runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from melvae.cli.common import (
+    Subparsers,
+    add_device,
+    add_inversion,
+    add_quiet,
+    add_run_dir,
+    add_seed,
+    label_list,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    temperature_list,
+)
+from melvae.config import (
+    AUDIO_FORMATS,
+    DEFAULT_TEMPERATURE,
+    GENERATE_CLIPS,
+    INTERPOLATION_FADE_SECONDS,
+    INTERPOLATION_STEPS,
+    LONGFORM_SECONDS,
+    STEPS_PER_TARGET,
+)
+from melvae.errors import MelvaeError
+
+
+def add_generate(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="sample new clips",
+        description="Sample latent vectors, decode them to mels and invert to "
+        "audio. Writes one audio file and one mel PNG per clip.",
+    )
+    add_run_dir(p)
+    p.add_argument(
+        "-n", type=positive_int, default=GENERATE_CLIPS, help="clips (default: %(default)s)"
+    )
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT_DIR")
+    p.add_argument(
+        "--label",
+        help="a label the model knows (e.g. a genre); a conditional model without it draws "
+        "each clip's label in the training data's proportions and names the file after it",
+    )
+    p.add_argument(
+        "--temperature",
+        type=non_negative_float,
+        default=DEFAULT_TEMPERATURE,
+        help="scale of the latent draws (default: %(default)g)",
+    )
+    add_seed(p)
+    p.add_argument(
+        "--format",
+        choices=AUDIO_FORMATS,
+        default=AUDIO_FORMATS[0],
+        help="audio file format (default: %(default)s)",
+    )
+    add_inversion(p)
+    add_device(p)
+    p.set_defaults(func=cmd_generate)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import melvae
+
+    model = melvae.load(args.run_dir, device=args.device)
+    mels, labels = model.generate_mels(
+        args.n, label=args.label, temperature=args.temperature, seed=args.seed, return_labels=True
+    )
+    # Each clip is named after its label (drawn in the data's proportions when none is given),
+    # numbered over the whole draw: clip i of the API's output is file ..._{i:03d}.
+    names = [f"{label or 'sample'}_{i:03d}" for i, label in enumerate(labels)]
+    model.write_clips(
+        args.output, mels, names, n_iter=args.iterations, seed=args.seed, fmt=args.format
+    )
+    print(
+        f"wrote {args.n} clips of {model.audio.segment_seconds:.1f} s (+ mel PNGs) to {args.output}"
+    )
+    return 0
+
+
+def _endpoint(spec: str, model, label: str | None = None):
+    """-> (what the API takes, its label or None). 'DATA_DIR@N' means segment N of a dataset
+    folder: its mel, and its folder's label where the model knows it; anything else (an audio
+    file, a label) goes to the API as it is, with ``label`` (the --label option)."""
+    data_dir, sep, index = spec.rpartition("@")
+    if sep and index.isdigit() and Path(data_dir).is_dir():
+        from melvae.config import assert_same_audio
+        from melvae.dataset import MelDataset
+
+        data = MelDataset(data_dir)
+        assert_same_audio(model.audio, data.audio, f"dataset {data_dir}")
+        if int(index) >= len(data):
+            raise MelvaeError(f"{data_dir} has {len(data)} segments; no segment {index}")
+        own = data.segments[int(index)].label
+        return data[int(index)][0].numpy(), own if own in model.labels else label
+    return spec, label
+
+
+def add_interpolate(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "interpolate",
+        help="a smooth transition between two clips or labels",
+        description="Spherically interpolate between the latent means of A and B "
+        "and decode each step. A and B are audio files, labels, or dataset "
+        "segments written DATA_DIR@INDEX.",
+    )
+    add_run_dir(p)
+    p.add_argument("a", metavar="A")
+    p.add_argument("b", metavar="B")
+    p.add_argument(
+        "--steps",
+        type=positive_int,
+        default=INTERPOLATION_STEPS,
+        help="points from A to B, both included (default: %(default)s)",
+    )
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT_DIR")
+    p.add_argument(
+        "--label",
+        help="conditional models: the label of A and B where they are audio files (default: "
+        "the label that reconstructs each best); a dataset segment keeps its folder's label",
+    )
+    p.add_argument(
+        "--fade-seconds",
+        type=float,
+        default=INTERPOLATION_FADE_SECONDS,
+        help="crossfade between steps in the joined file (default: %(default)g)",
+    )
+    add_seed(p)
+    add_inversion(p)
+    add_device(p)
+    p.set_defaults(func=cmd_interpolate)
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    import melvae
+
+    model = melvae.load(args.run_dir, device=args.device)
+    if args.label is not None:
+        model.label_index(args.label)  # an unknown label is an error even where unused
+    (a, label_a), (b, label_b) = (_endpoint(x, model, args.label) for x in (args.a, args.b))
+    path = model.write_interpolation(
+        args.output,
+        a,
+        b,
+        steps=args.steps,
+        fade_seconds=args.fade_seconds,
+        n_iter=args.iterations,
+        seed=args.seed,
+        label_a=label_a,
+        label_b=label_b,
+    )
+    print(f"wrote {args.steps} steps and the joined transition {path}")
+    return 0
+
+
+def add_longform(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "longform",
+        help="a long seamless track from a real start",
+        description="Start from a real segment and make one track of exactly --seconds. "
+        "A sequence model continues the start's latent sequence with its prior and inverts it "
+        "as one stream, with no joins; a vector model walks the latent space and joins the "
+        "decoded segments with spectrogram crossfades. Writes TRACK and TRACK.json.",
+    )
+    add_run_dir(p)
+    p.add_argument(
+        "--seconds",
+        type=positive_float,
+        default=LONGFORM_SECONDS,
+        help="length of the track (default: %(default)g)",
+    )
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="TRACK")
+    p.add_argument(
+        "--start",
+        help="audio file, or DATA_DIR@INDEX, to open the track with (default: a random draw)",
+    )
+    p.add_argument(
+        "--bpm",
+        type=positive_float,
+        help="vector kind: segments and overlaps become whole bars, keeping the beat",
+    )
+    p.add_argument(
+        "--label",
+        help="walk near this label (conditional or sequence models: condition on it; default: "
+        "the start's label, or a drawn one)",
+    )
+    p.add_argument(
+        "--labels",
+        type=label_list,
+        help="conditional or sequence models: labels to travel through, comma-separated, "
+        "spread evenly over the track (e.g. techno,ambient)",
+    )
+    p.add_argument(
+        "--temperature",
+        type=temperature_list,
+        default=[DEFAULT_TEMPERATURE],
+        help="sampling temperature; sequence kind: a comma-separated list is spread over the "
+        f"track (e.g. 0.8,1.2; default: {DEFAULT_TEMPERATURE:g})",
+    )
+    p.add_argument(
+        "--steps-per-target",
+        type=positive_int,
+        default=STEPS_PER_TARGET,
+        help="vector kind: segments spent moving towards each new random target "
+        "(default: %(default)s)",
+    )
+    add_seed(p)
+    add_quiet(p)
+    add_inversion(p)
+    add_device(p)
+    p.set_defaults(func=cmd_longform)
+
+
+def cmd_longform(args: argparse.Namespace) -> int:
+    import melvae
+
+    model = melvae.load(args.run_dir, device=args.device)
+    start, start_label = _endpoint(args.start, model) if args.start else (None, None)
+    label = args.label
+    if label is None and model.label_conditioned:
+        label = start_label  # a dataset segment keeps its folder's label (None: the API picks)
+    settings = {
+        k: (str(v) if isinstance(v, Path) else v)
+        for k, v in vars(args).items()
+        if k not in ("func", "quiet")
+    }
+    info = model.write_longform(
+        args.output,
+        args.seconds,
+        start=start,
+        label=label,
+        bpm=args.bpm,
+        seed=args.seed,
+        temperature=args.temperature,  # a vector model refuses a list of several
+        labels=args.labels,
+        steps_per_target=args.steps_per_target,
+        n_iter=args.iterations,
+        progress=not args.quiet,
+        settings=settings,
+    )
+    print(
+        f"wrote {info['seconds']:.1f} s track {args.output} ({len(info['segments'])} "
+        f"segments, {len(info['joins'])} joins) and {Path(args.output).with_suffix('.json')}"
+        + (f"; labels {' -> '.join(info['labels'])}" if info.get("labels") else "")
+    )
+    if info["clipped_samples"]:
+        print(
+            f"note: {info['clipped_samples']} samples were over full scale and were clipped",
+            file=sys.stderr,
+        )
+    return 0

@@ -15,7 +15,8 @@ import pytest
 import soundfile as sf
 
 from melvae.config import TrainConfig
-from melvae.report import build_report, format_value
+from melvae.present import format_value
+from melvae.report import build_report
 from tests.conftest import TINY_AUDIO, TINY_CHANNELS
 
 GRID = 4
@@ -113,15 +114,6 @@ def test_page_is_escaped_and_self_contained(report):
     facts = json.loads((report / "report.json").read_text())
     assert facts["grid"]["n"] == GRID and len(facts["grid"]["clips"]) == GRID * GRID
     assert facts["latent_map"]["panels"] == ["plane"]
-
-
-def test_format_value():
-    assert format_value(3) == "3" and format_value(0.123456) == "0.1235"
-    assert format_value(float("nan")) == "nan" and format_value(None) == "-"
-    assert format_value([]) == "(empty)"
-    assert format_value([1, 2, 3]) == "mean 2 ± 1 sd (n = 3, min 1, max 3)"
-    assert format_value([1.0, float("inf")]).endswith("1 not finite")
-    assert format_value(["a", "b"]) == "a, b"
 
 
 def test_inference_modules_do_not_import_training():

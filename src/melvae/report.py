@@ -16,7 +16,6 @@ import csv
 import datetime
 import html
 import json
-import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from melvae.config import DEFAULT_ITERATIONS, jsonable
 from melvae.errors import MelvaeError
 from melvae.layout import AUDIO_CONFIG, CURVES, HISTORY, read_run_config, same_path
 from melvae.plots import save_grid_png, save_mel_png
+from melvae.present import format_number, format_value
 from melvae.version import __version__
 
 INDEX = "index.html"
@@ -117,64 +117,7 @@ def _href(path: Path | str, root: Path) -> str:
     return esc(quote(rel))
 
 
-# -- values and metrics ---------------------------------------------------------------------
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
-def format_number(value: float | int) -> str:
-    """Integers whole; other numbers to 4 significant digits; inf and nan as words."""
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    value = float(value)
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return f"{value:.4g}"
-
-
-def format_value(value: Any) -> str:
-    """Plain text for a metric value: a number, a list of numbers (summarized as mean, sd,
-    n, min and max), a dict, a string, None."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if _is_number(value):
-        return format_number(value)
-    if isinstance(value, np.ndarray):
-        value = value.ravel().tolist()
-    if isinstance(value, (list, tuple)):
-        return _summarize(list(value))
-    if isinstance(value, dict):
-        return ", ".join(f"{k}: {format_value(v)}" for k, v in value.items())
-    return str(value)
-
-
-def _summarize(items: list) -> str:
-    if not items:
-        return "(empty)"
-    if not all(_is_number(v) for v in items):
-        shown = ", ".join(format_value(v) for v in items[:6])
-        return shown + (f", ... ({len(items)} items)" if len(items) > 6 else "")
-    arr = np.asarray(items, dtype=np.float64)
-    finite = arr[np.isfinite(arr)]
-    if len(finite) == 0:
-        return f"n = {len(arr)}, none finite"
-    text = f"mean {format_number(finite.mean())}"
-    if len(finite) > 1:
-        text += f" ± {format_number(finite.std(ddof=1))} sd"
-    text += (
-        f" (n = {len(arr)}, min {format_number(finite.min())}, max {format_number(finite.max())})"
-    )
-    if len(finite) < len(arr):
-        text += f"; {len(arr) - len(finite)} not finite"
-    return text
-
-
+# -- metrics ---------------------------------------------------------------------------------
 def _metrics_html(metrics: dict[str, Any]) -> str:
     parts = []
     for section, values in metrics.items():

@@ -116,6 +116,17 @@ def test_page_is_escaped_and_self_contained(report):
     assert facts["latent_map"]["panels"] == ["plane"]
 
 
+def test_page_renders_from_plain_values():
+    """The page from its package templates alone, no model: a run without dataset or grid."""
+    from melvae.report_html import ReportContent, render_report
+
+    page = render_report(ReportContent(run_name=HOSTILE, created="today", model_facts=[]))
+    assert f"<title>melvae report: {html.escape(HOSTILE)}</title>" in page
+    assert "--accent" in page and "<script" not in page and "$" not in page
+    assert "No dataset folder: pass one to see reconstructions." in page
+    assert "No dataset folder: no latent map." in page and "Generated clips" not in page
+
+
 def test_inference_modules_do_not_import_training():
     code = (
         "import sys, melvae.analysis, melvae.report, melvae.evaluate, melvae.api; "

@@ -37,8 +37,9 @@ def run_demo(
 ) -> dict[str, Path]:
     """Run the demo into ``out``; returns the paths of what it made."""
     import melvae
-    from melvae.evaluate import evaluate, format_table, write_metrics
+    from melvae.evaluate import evaluate
     from melvae.preprocess import preprocess
+    from melvae.present import format_table, write_metrics
     from melvae.report import build_report
     from melvae.synth import STYLES, synthesize_dataset
     from melvae.train import train

@@ -43,7 +43,6 @@ from melvae.config import (
     assert_same_audio,
     bar_bpm,
     jsonable,
-    write_json,
 )
 from melvae.dataset import MelDataset, split_for_run
 from melvae.errors import MelvaeError
@@ -69,58 +68,12 @@ from melvae.metrics import (
     windowed_tempo_bpm,
 )
 from melvae.model import active_units, kl_divergence
+from melvae.present import format_table, write_metrics  # noqa: F401 (old import path)
 
 SPLITS = EVAL_SPLITS
 MAX_SEGMENTS = EVAL_MAX_SEGMENTS  # held-out segments evaluated by default (a seeded subsample)
 MAX_TRAIN_REFERENCE = 1024  # training segments searched for nearest neighbours
 BATCH = 16  # segments per model / inversion batch
-
-# One line per figure, shown beside it by format_table.
-DESCRIPTIONS = {
-    "elapsed_seconds": "wall time of the evaluation",
-    "mel_l1_db": "mean |mel - reconstruction|, dB (lower is better)",
-    "mel_rmse_db": "RMS mel error, dB (lower is better)",
-    "temporal_detail": "1 - SSE / SSE of a time-smeared mel, mean (1 exact, 0 a smear)",
-    "temporal_detail_median": "the same, median over segments",
-    "temporal_detail_audio": "the same on the log-mel of the model's resynthesized audio",
-    "phase_only_temporal_detail_audio": "the same for the true mel through the inversion",
-    "sc_db": "spectral convergence of the model's audio (lower is better)",
-    "phase_only_sc_db": "the same for the true mel through the inversion (floor)",
-    "magnitude_sc_db": "SC of the model's magnitude before phase retrieval",
-    "lsd_db": "log-spectral distance of the model's audio (lower is better)",
-    "phase_only_lsd_db": "the same for the true mel through the inversion (floor)",
-    "kl_total": "KL summed over dimensions, nats per segment",
-    "kl_per_dim": "KL per latent dimension, nats",
-    "active_units": "dimensions with Var(mu) > 0.01",
-    "latent_dim": "latent dimensions",
-    "knn_accuracy": "leave-one-out 5-NN label accuracy of latent means",
-    "knn_accuracy_other_tracks": "the same, neighbours from other tracks only",
-    "knn_chance": "majority label's share (chance level)",
-    "frechet": "Frechet distance, real vs generated embeddings",
-    "frechet_half": "the same at the floor's set sizes (compare with the floor)",
-    "frechet_floor": "Frechet distance between two halves of the real set",
-    "frechet_ratio": "frechet_half / frechet_floor (about 1: as close as real to real)",
-    "kernel": "kernel distance (KID), real vs generated",
-    "kernel_floor": "KID between two halves of the real set",
-    "diversity_generated": "mean pairwise embedding distance, generated",
-    "diversity_real": "mean pairwise embedding distance, real",
-    "diversity_ratio": "diversity_generated / diversity_real (below 1: less varied)",
-    "nn_train_generated_db": "median RMS mel distance, generated -> nearest training segment",
-    "nn_train_real_db": "the same for held-out real segments (other tracks)",
-    "nn_train_generated_min_db": "closest generated clip to any training segment",
-    "nn_train_real_min_db": "closest held-out real segment to any training segment",
-    "copy_fraction": "share of generated clips nearer than any real held-out one",
-    "track_seconds": "length of the long track",
-    "joins": "joins listed in the track's .json",
-    "seam_score": "flux at joins / flux elsewhere (about 1: seamless)",
-    "tempo_window_seconds": "window of each tempo estimate (every half window)",
-    "tempo_bpm": "median windowed tempo",
-    "tempo_stability_bpm": "std of windowed tempo (lower: steadier beat)",
-    "target_bpm": "the tempo the track was made at",
-    "tempo_error_bpm": "|median tempo - target|",
-    "pulse_clarity": "onset autocorrelation peak at 0.3-1 s lags (1 clear beat, 0 none)",
-    "timbre_jump_ratio": "MFCC change across marks / typical change (about 1: no jump)",
-}
 
 
 def evaluate(
@@ -584,41 +537,3 @@ def _longform(track: Path, cfg: AudioConfig) -> dict[str, Any]:
         else:
             section["timbre_jump_ratio_skipped"] = "the track's timbre never changes"
     return section
-
-
-# -- output ------------------------------------------------------------------------------------
-
-
-def write_metrics(result: dict[str, Any], path: Path | str) -> Path:
-    """Write the result as JSON (atomically; null where a value is not finite)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, jsonable(result, nonfinite="null"))  # strict JSON has no NaN
-    return path
-
-
-def format_table(result: dict[str, Any]) -> str:
-    """The result as a plain-text table: one block per section, one line per figure with a
-    short note on how to read it."""
-    lines = []
-    for section, values in result.items():
-        lines.append(section)
-        for key, value in values.items():
-            if isinstance(value, str):
-                lines.append(f"  {key:<28} {value}")
-                continue
-            lines.append(f"  {key:<28} {_fmt(value):>12}  {DESCRIPTIONS.get(key, '')}".rstrip())
-        lines.append("")
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def _fmt(value) -> str:
-    if isinstance(value, bool) or value is None:
-        return str(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.4g}" if math.isfinite(value) else str(value)
-    if isinstance(value, list):
-        return "[" + " ".join(_fmt(v) for v in value[:8]) + (" ...]" if len(value) > 8 else "]")
-    return str(value)

@@ -126,7 +126,8 @@ def add_evaluate(sub: Subparsers) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from melvae.evaluate import evaluate, format_table, write_metrics
+    from melvae.evaluate import evaluate
+    from melvae.present import format_table, write_metrics
 
     result = evaluate(
         args.run_dir,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from melvae.config import (
     DEFAULT_DEVICE,
+    DEFAULT_ITERATIONS,
     DEMO_LONGFORM_SECONDS,
     DEMO_MINUTES,
     SYNTH_SECONDS,
@@ -34,8 +35,10 @@ def run_demo(
     train_kwargs: dict | None = None,
     eval_segments: int = 16,
     progress: bool = True,
+    n_iter: int = DEFAULT_ITERATIONS,
 ) -> dict[str, Path]:
-    """Run the demo into ``out``; returns the paths of what it made."""
+    """Run the demo into ``out``; returns the paths of what it made. ``n_iter``: Griffin-Lim
+    iterations of every clip it writes."""
     import melvae
     from melvae.evaluate import evaluate
     from melvae.preprocess import preprocess
@@ -95,20 +98,24 @@ def run_demo(
     for label in [*model.labels, None]:
         n = 1 if label else 2
         names = [f"{label or 'sample'}_{i:02d}" for i in range(n)]
-        model.write_clips(
-            paths["generated"], model.generate_mels(n, label, seed=seed), names, seed=seed
-        )
+        mels = model.generate_mels(n, label, seed=seed)
+        model.write_clips(paths["generated"], mels, names, seed=seed, n_iter=n_iter)
 
     a, b = (model.labels[0], model.labels[-1]) if model.labels else (None, None)
     step(f"5/7 interpolating from {a} to {b}")
-    model.write_interpolation(paths["interpolation"], a, b, steps=6, seed=seed)
+    model.write_interpolation(paths["interpolation"], a, b, steps=6, seed=seed, n_iter=n_iter)
 
     start = sorted((paths["audio"] / model.labels[0]).glob("*.wav"))[0] if model.labels else None
     step(
         f"6/7 a {longform_seconds:g} s long track starting from {start.name if start else 'a draw'}"
     )
     model.write_longform(
-        paths["longform"], longform_seconds, start=start, seed=seed, progress=progress
+        paths["longform"],
+        longform_seconds,
+        start=start,
+        seed=seed,
+        n_iter=n_iter,
+        progress=progress,
     )
 
     step("7/7 evaluating on the held-out tracks and writing the report")
@@ -117,6 +124,7 @@ def run_demo(
         paths["data"],
         max_segments=eval_segments,
         longform=paths["longform"],
+        n_iter=n_iter,
         seed=seed,
         device=device,
         progress=progress,
@@ -128,6 +136,7 @@ def run_demo(
         paths["report"],
         data_dir=paths["data"],
         metrics=metrics,
+        n_iter=n_iter,
         seed=seed,
         device=device,
     )

@@ -1,7 +1,7 @@
 """``melvae evaluate``: how good a trained model is, measured offline on held-out data.
 
 Three sections, and a fourth for a long track (every metric is defined in
-:mod:`melvae.metrics`):
+:mod:`melvae.metrics`, :mod:`melvae.descriptors` or :mod:`melvae.rhythm`):
 
 * ``reconstruction``: held-out segments through the model (encoder mean -> decoder) and
   through the inversion. Mel L1 / RMSE in dB, then spectral convergence (SC) and log-spectral
@@ -11,7 +11,7 @@ Three sections, and a fourth for a long track (every metric is defined in
 * ``latent``: KL per dimension, active units (Burda et al. 2016) and, for labelled data, the
   leave-one-out kNN label accuracy of the latent means beside its chance level.
 * ``generation``: Frechet and kernel distances between the audio embeddings
-  (:func:`melvae.metrics.audio_embedding`) of held-out segments and of as many generated clips,
+  (:func:`melvae.descriptors.audio_embedding`) of held-out segments and of as many generated clips,
   with the same distances between two random halves of the real set as the floor; diversity;
   nearest-neighbour distance to the training set (copy detection).
 * ``longform`` (given a track): seam score at the joins listed in the track's ``.json`` and
@@ -43,29 +43,31 @@ from melvae.config import (
     write_json,
 )
 from melvae.dataset import MelDataset, split_for_run
+from melvae.descriptors import audio_embedding
 from melvae.errors import MelvaeError
 from melvae.features import log_mel, stft
 from melvae.inversion import griffin_lim, mel_to_magnitude
 from melvae.layout import AUDIO_CONFIG, read_run_config, same_path
 from melvae.metrics import (
-    audio_embedding,
     diversity,
     frechet_distance,
     kernel_distance,
     knn_label_accuracy,
     log_spectral_distance_db,
     nearest_neighbour_distance,
+    spectral_convergence_db,
+    standardize,
+    temporal_detail,
+)
+from melvae.model import active_units, kl_divergence
+from melvae.rhythm import (
     pulse_clarity,
     regular_marks,
     seam_score,
-    spectral_convergence_db,
-    standardize,
     tempo_stability,
-    temporal_detail,
     timbre_jump_ratio,
     windowed_tempo_bpm,
 )
-from melvae.model import active_units, kl_divergence
 
 SPLITS = ("val", "train", "all")
 MAX_SEGMENTS = 64  # held-out segments evaluated by default (a seeded subsample)

@@ -526,3 +526,26 @@ class Melvae:
         if head.get("labels"):
             info["labels"] = list(head["labels"])
         return np.concatenate(blocks), self.sample_rate, info
+
+    # -- measurement (used by melvae.evaluate) ---------------------------------------------
+    # Two things the methods above keep inside: the encoder's spread (KL and active units
+    # need it) and the magnitude the inversion starts from (its error before phase retrieval).
+    def encode_posterior(
+        self, mel: np.ndarray | torch.Tensor, label: str | torch.Tensor | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Normalized mels (B, n_mels, frames) -> the encoder's Gaussian posterior (means,
+        log-variances), each shaped as :meth:`encode_mel`'s means. ``label``: a name, or one
+        label index per mel (B,) for a conditional model."""
+        mel_t = _as_tensor(mel).to(self.device)
+        with torch.no_grad():
+            mu, logvar = self.model.encode(mel_t, self._label_tensor(label, len(mel_t)))
+        return mu.cpu().numpy(), logvar.cpu().numpy()
+
+    def mel_to_magnitude(self, mel: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Normalized mels (..., n_mels, frames) -> the linear magnitude (..., n_freqs, frames)
+        they imply, on the scale of :func:`melvae.features.stft`: what :meth:`mel_to_audio`
+        retrieves a phase for (:func:`melvae.inversion.mel_to_magnitude`), computed on the
+        model's device. float32."""
+        with torch.no_grad():
+            mag = inversion.mel_to_magnitude(_as_tensor(mel).to(self.device), self.audio)
+        return mag.cpu().numpy()

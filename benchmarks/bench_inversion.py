@@ -55,9 +55,10 @@ def run(bench: Bench) -> None:
     import torch
 
     from melvae.config import AudioConfig
+    from melvae.descriptors import magnitude
     from melvae.features import log_mel, mel_filterbank, normalized_to_power, stft, window
     from melvae.inversion import griffin_lim, mel_to_audio, mel_to_magnitude
-    from melvae.metrics import magnitude, spectral_convergence_db
+    from melvae.metrics import spectral_convergence_db
     from melvae.synth import synthesize
 
     cfg = AudioConfig()

@@ -78,7 +78,7 @@ def _real_rhythm(test_audio: Path, genre: str, cfg) -> dict:
     """Pulse clarity of the genre's real test clips, and real music's timbre jump ratio at
     arbitrary 10 s marks (all test clips)."""
     from melvae.audio import load_audio
-    from melvae.metrics import pulse_clarity, regular_marks, timbre_jump_ratio
+    from melvae.rhythm import pulse_clarity, regular_marks, timbre_jump_ratio
 
     clips = sorted((test_audio / genre).glob("*.wav"))
     pulse = [pulse_clarity(load_audio(c, cfg.sample_rate), cfg) for c in clips]

@@ -6,7 +6,7 @@ from melvae.config import AudioConfig
 from melvae.errors import MelvaeError
 from melvae.inversion import mel_to_audio
 from melvae.longform import latent_walk, plan_segments, render_longform
-from melvae.metrics import seam_score
+from melvae.rhythm import seam_score
 
 from .conftest import TINY_AUDIO
 

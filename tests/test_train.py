@@ -185,13 +185,13 @@ def test_the_end_of_a_run_encodes_the_data_once_per_set_of_weights(
     from melvae.model import VAEBase
 
     passes = []
-    original = VAEBase.encode_means
+    original = VAEBase.encode_batched
 
     def counting(self, mels, labels=None, indices=None, batch_size=32):
         passes.append(len(indices))
         return original(self, mels, labels, indices, batch_size)
 
-    monkeypatch.setattr(VAEBase, "encode_means", counting)
+    monkeypatch.setattr(VAEBase, "encode_batched", counting)
     cfg = TrainConfig(epochs=1, batch_size=8, val_fraction=0.34, prior_epochs=1)
     size = {"latent_dim": 4} if kind == "vector" else {"latent_channels": 4}
     train(
@@ -224,7 +224,7 @@ def test_centroids_are_each_labels_mean_latent(tiny_run, tiny_data):
     best = load_checkpoint(tiny_run / "best.pt")
     data = MelDataset(tiny_data)
     train_idx = split_for_run(data.segments, read_run_config(tiny_run))[0]
-    mu = best.model.encode_means(data.mels, data.label_ids, train_idx)
+    mu = best.model.encode_batched(data.mels, data.label_ids, train_idx)[0]
     for label in range(2):
         rows = [k for k, i in enumerate(train_idx) if data.label_ids[i] == label]
         expected = mu[rows].mean(0)

@@ -172,11 +172,18 @@ class Melvae:
     ) -> np.ndarray:
         """Normalized mels (N, n_mels, frames) -> latent means: (N, latent_dim) for the vector
         kind, (N, latent_channels, latent frames) for the sequence kind, in batches on the
-        model's device. ``label``: a conditional model's label, one name for all or (N,)
-        label indices (a dataset's ``label_ids``); ``indices``: the rows to encode (a
+        model's device. ``label``: a conditional model's label, one name for all, N names or
+        (N,) label indices (a dataset's ``label_ids``); ``indices``: the rows to encode (a
         dataset's memory map is then read a batch at a time)."""
-        ids = self._label_tensor(label, len(mel))
-        return self.model.encode_means(mel, ids, indices).numpy()
+        return self.encode_posterior(mel, label, indices)[0]
+
+    def encode_posterior(
+        self, mel: np.ndarray | torch.Tensor, label=None, indices: list[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The encoder's Gaussian posterior of normalized mels: (means, log-variances), each
+        shaped as :meth:`encode_mel`'s means (KL and active units need the spread)."""
+        mu, logvar = self.model.encode_batched(mel, self._label_tensor(label, len(mel)), indices)
+        return mu.numpy(), logvar.numpy()
 
     def reconstruct_mels(self, mel: np.ndarray | torch.Tensor, label=None) -> np.ndarray:
         """Mean reconstructions (the decoded latent mean) of normalized mels
@@ -429,3 +436,13 @@ class Melvae:
         the arguments as :meth:`longform_stream`."""
         track, info = outputs.collect_longform(self, seconds, start, **kwargs)
         return track, self.sample_rate, info
+
+    # -- measurement (used by melvae.evaluate) ---------------------------------------------
+    def mel_to_magnitude(self, mel: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Normalized mels (..., n_mels, frames) -> the linear magnitude (..., n_freqs, frames)
+        they imply, on the scale of :func:`melvae.features.stft`: what :meth:`mel_to_audio`
+        retrieves a phase for (:func:`melvae.inversion.mel_to_magnitude`), computed on the
+        model's device. float32."""
+        with torch.no_grad():
+            mag = inversion.mel_to_magnitude(_as_tensor(mel).to(self.device), self.audio)
+        return mag.cpu().numpy()

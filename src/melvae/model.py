@@ -66,25 +66,26 @@ class VAEBase(nn.Module):
         return self.decode(z, labels, frames=mel.shape[-1]), mu, logvar
 
     @torch.no_grad()
-    def encode_means(
+    def encode_batched(
         self,
         mels,
         labels: torch.Tensor | None = None,
         indices: list[int] | None = None,
         batch_size: int = 32,
-    ) -> torch.Tensor:
-        """Latent means of many mels, a batch at a time on the model's device: the one loop
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The posterior of many mels, a batch at a time on the model's device: the one loop
         that encodes a dataset (training's summaries and prior, analysis, evaluation).
 
         mels: (N, n_mels, T), a tensor or an array (a dataset's memory map is read a batch at
         a time); labels: (N,) label indices, used by a conditional model only (an unlabelled
         segment, -1, is encoded as label 0); indices: the rows to encode (default: all).
-        Returns mu on the CPU: (len(indices), latent_dim), or (len, C, T') for a sequence."""
+        Returns (mu, logvar) on the CPU, each (len(indices), latent_dim), or (len, C, T') for a
+        sequence."""
         rows = list(range(len(mels))) if indices is None else list(indices)
         was_training = self.training
         self.eval()
         device = next(self.parameters()).device
-        out = []
+        mus, logvars = [], []
         for i in range(0, len(rows), batch_size):
             chunk = rows[i : i + batch_size]
             if isinstance(mels, torch.Tensor):  # np.asarray of a GPU tensor would fail
@@ -94,11 +95,13 @@ class VAEBase(nn.Module):
             ids = None
             if self.label_embedding is not None and labels is not None:
                 ids = torch.as_tensor(labels)[chunk].long().clamp(min=0).to(device)
-            out.append(self.encode(mel.to(device), ids)[0].float().cpu())
+            mu, logvar = self.encode(mel.to(device), ids)
+            mus.append(mu.float().cpu())
+            logvars.append(logvar.float().cpu())
         self.train(was_training)
-        if not out:
-            return torch.zeros(0)
-        return torch.cat(out)
+        if not mus:
+            return torch.zeros(0), torch.zeros(0)
+        return torch.cat(mus), torch.cat(logvars)
 
 
 class MelVAE(VAEBase):

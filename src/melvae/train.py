@@ -283,12 +283,12 @@ def _finish(folder: RunFolder, model, device, data, train_idx, val_idx, train_cf
     wants_prior = best.kind == "sequence" and not folder.interrupted
     rows = train_idx + val_idx if wants_prior else train_idx
     ids = data.label_ids
-    mu = best.encode_means(data.mels, ids, rows)
+    mu = best.encode_batched(data.mels, ids, rows)[0]
     n_labels = len(data.labels)
     centroids = label_centroids(best.pool(mu[: len(train_idx)]), ids[train_idx], n_labels)
 
     def centroids_of_last():
-        pooled = model.to(device).pool(model.encode_means(data.mels, ids, train_idx))
+        pooled = model.to(device).pool(model.encode_batched(data.mels, ids, train_idx)[0])
         model.cpu()  # where Lightning left it
         return label_centroids(pooled, ids[train_idx], n_labels)
 

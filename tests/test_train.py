@@ -66,8 +66,14 @@ def test_resume_refuses_changed_settings(tiny_run, tiny_data, tmp_path):
     assert result.epochs == 5
 
 
-def test_progress_in_a_log_is_one_line_per_epoch(tiny_data, tmp_path, capfd):
-    cfg = TrainConfig(epochs=2, batch_size=8, val_fraction=0.34)
+def test_progress_in_a_log_is_one_line_per_epoch(tiny_data, tmp_path, capfd, monkeypatch):
+    from melvae import train_run
+
+    drawn = []  # epochs in history.csv at each curves.png redraw
+    monkeypatch.setattr(
+        train_run, "plot_history", lambda csv_path, png: drawn.append(len(_history(tmp_path / "r")))
+    )
+    cfg = TrainConfig(epochs=3, batch_size=8, val_fraction=0.34)
     train(
         tiny_data,
         tmp_path / "r",
@@ -80,8 +86,10 @@ def test_progress_in_a_log_is_one_line_per_epoch(tiny_data, tmp_path, capfd):
     out, err = capfd.readouterr()  # captured: not a terminal, as in `melvae train > log`
     assert "\r" not in out + err  # Lightning's bar writes to stdout
     epochs = [line for line in err.splitlines() if line.startswith("epoch ")]
-    assert [line.split(":")[0] for line in epochs] == ["epoch 1/2", "epoch 2/2"]
+    assert [line.split(":")[0] for line in epochs] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
     assert "val_loss" in epochs[0]
+    # The curves are drawn after the first epoch, then at most every 30 s, and at the end.
+    assert drawn == [1, 3]
 
 
 def test_conditional_training_and_bad_requests(tiny_data, tmp_path):

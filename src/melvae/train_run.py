@@ -25,6 +25,10 @@ from melvae.config import AudioConfig, TrainConfig
 from melvae.layout import BEST, CURVES, HISTORY, LAST
 from melvae.plots import plot_history
 
+# curves.png is redrawn at most this often while training runs, and at its end: a redraw
+# costs about 0.8 s on a laptop CPU (log axes and layout), as much as a short epoch.
+CURVES_EVERY_SECONDS = 30.0
+
 # history.csv: epoch, seconds, lr, then these (NaN where an epoch has none, e.g. no val set)
 LOGGED = ("beta", "train_loss", "train_recon", "train_kl", "val_loss", "val_recon", "val_kl")
 
@@ -52,6 +56,7 @@ class RunFolder(pl.Callback):
         self.best_info: dict[str, Any] = {}
         self.best_is_last = False  # the latest epoch was the best: last.pt == best.pt weights
         self._epoch_start = time.perf_counter()
+        self._curves_drawn = -math.inf  # perf_counter time of the last curves.png
         self.interrupted = False
 
     def on_exception(self, trainer, task, exception: BaseException) -> None:
@@ -96,7 +101,13 @@ class RunFolder(pl.Callback):
             self.best_info = {**info, "monitor": self.monitor, "best_score": score}
             self._save(BEST, task.model, self.best_info)
         self._save(LAST, task.model, info)
-        plot_history(self.run_dir / HISTORY, self.run_dir / CURVES)
+        if time.perf_counter() - self._curves_drawn >= CURVES_EVERY_SECONDS:
+            self._draw_curves()
+
+    def _draw_curves(self) -> None:
+        if (self.run_dir / HISTORY).is_file():
+            plot_history(self.run_dir / HISTORY, self.run_dir / CURVES)
+            self._curves_drawn = time.perf_counter()
 
     def best_model(self, model: nn.Module) -> nn.Module:
         """A copy of ``model`` with the best epoch's weights (``model`` itself if none)."""
@@ -120,6 +131,7 @@ class RunFolder(pl.Callback):
 
         last.pt's own centroids come from ``centroids_of_last()``, called only where its
         weights are not the best's: the training set is encoded once per set of weights."""
+        self._draw_curves()  # every epoch, whatever the last redraw missed
         # After Ctrl-C these are the weights of the interrupted epoch, and say so.
         info = {**self._last_info(), "finished": not self.interrupted}
         same = self.best_is_last or self.best_state is None

@@ -19,6 +19,16 @@ def _pyplot():
     return plt
 
 
+def _margins(fig, width: float, height: float, top: float = 0.3) -> None:
+    """Fixed margins in inches (left, bottom, right of the colour bar's labels; ``top`` room
+    for a title): these
+    figures have fixed sizes, and a computed layout (tight or constrained) measures every
+    label first, which doubles the cost of a PNG."""
+    fig.subplots_adjust(
+        left=0.62 / width, right=1 - 0.7 / width, bottom=0.48 / height, top=1 - top / height
+    )
+
+
 def mel_axes(ax, mel: np.ndarray, cfg: AudioConfig, title: str | None = None) -> None:
     """Draw a normalized mel (n_mels, frames) on ax: time in seconds, mel band, dB colour."""
     seconds = cfg.frames_to_seconds(mel.shape[-1] - 1)
@@ -43,9 +53,9 @@ def save_mel_png(
     """One mel spectrogram as a PNG with a dB colour bar."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 2.8))
+    _margins(fig, 6, 2.8)
     image = mel_axes(ax, mel, cfg, title)
-    fig.colorbar(image, ax=ax, label="dB")
-    fig.tight_layout()
+    fig.colorbar(image, ax=ax, label="dB", fraction=0.06, pad=0.02)
     path = Path(path)
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
@@ -64,14 +74,10 @@ def save_mel_stack_png(
     plt = _pyplot()
     mels = [np.asarray(m) for m in mels]
     titles = list(titles) if titles is not None else [None] * len(mels)
-    fig, axes = plt.subplots(
-        len(mels),
-        1,
-        figsize=(6, 0.4 + 2.2 * len(mels)),
-        sharex=True,
-        squeeze=False,
-        layout="constrained",
-    )
+    height = 0.4 + 2.2 * len(mels)
+    fig, axes = plt.subplots(len(mels), 1, figsize=(6, height), sharex=True, squeeze=False)
+    _margins(fig, 6, height)
+    fig.subplots_adjust(hspace=0.3 / 1.9)  # room for each panel's title
     image = None
     for ax, mel, title in zip(axes[:, 0], mels, titles):
         image = mel_axes(ax, mel, cfg, title)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from melvae.audio import find_audio_files
-from melvae.config import DATASET_FORMAT_VERSION, AudioConfig, write_json
+from melvae.config import DATASET_FORMAT_VERSION, FILES_PER_WORKER, AudioConfig, write_json
 from melvae.errors import MelvaeError
 from melvae.layout import AUDIO_CONFIG, MANIFEST, MELS, SUMMARY
 
@@ -142,7 +142,8 @@ def preprocess(
     """Turn every audio file under ``audio_dir`` into segments in ``out_dir``.
 
     hop_seconds: distance between segment starts (default: the segment length, no overlap).
-    workers: processes decoding files in parallel (default: all cores). They are started with
+    workers: processes decoding files in parallel (default: all cores, at most one per
+        ``FILES_PER_WORKER`` files, see config.py). They are started with
         "spawn" (fork is unsafe once torch has run threads), so a script calling this with
         workers > 1 needs the usual ``if __name__ == "__main__":`` guard.
     """
@@ -159,7 +160,9 @@ def preprocess(
     )
     if hop_samples <= 0:
         raise MelvaeError("hop_seconds must be positive")
-    workers = max(1, min(workers or os.cpu_count() or 1, len(files)))
+    if workers is None:
+        workers = min(os.cpu_count() or 1, len(files) // FILES_PER_WORKER)
+    workers = max(1, min(workers, len(files)))
 
     out_dir.mkdir(parents=True, exist_ok=True)
     raw_path = out_dir / (MELS + ".partial")

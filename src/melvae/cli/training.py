@@ -23,6 +23,7 @@ from melvae.config import (  # config.py imports no torch
     DEFAULT_KIND,
     DEMO_LONGFORM_SECONDS,
     DEMO_MINUTES,
+    FILES_PER_WORKER,
     KIND_BETA,
     LATENT_RATES,
     MODEL_KINDS,
@@ -80,7 +81,11 @@ def add_preprocess(sub: Subparsers) -> None:
         help="distance between segment starts (default: the segment length)",
     )
     p.add_argument("--hop-bars", type=positive_float, help="distance between starts in bars")
-    p.add_argument("--workers", type=positive_int, help="processes (default: all cores)")
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        help=f"processes (default: all cores, one per {FILES_PER_WORKER} files at most)",
+    )
     add_quiet(p)
     p.set_defaults(func=cmd_preprocess)
 

@@ -190,7 +190,7 @@ def test_the_end_of_a_run_encodes_the_data_once_per_set_of_weights(
 ):
     from melvae.dataset import MelDataset, split_for_run
     from melvae.layout import read_run_config
-    from melvae.model import VAEBase
+    from melvae.vae_base import VAEBase
 
     passes = []
     original = VAEBase.encode_batched

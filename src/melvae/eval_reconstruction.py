@@ -9,7 +9,7 @@ the model and back, and what the encoder makes of them.
   floor the inversion alone sets; what the model adds above it is the model's error.
 * latent: KL per dimension, active units (Burda et al. 2016) and, for labelled data, the
   leave-one-out kNN label accuracy of the latent means beside its chance level. Latents are
-  read through the model's own ``positions`` and ``pool`` (:class:`melvae.model.VAEBase`),
+  read through the model's own ``positions`` and ``pool`` (:class:`melvae.vae_base.VAEBase`),
   so a latent sequence and a latent vector are measured alike.
 
 Everything goes through :class:`melvae.api.Melvae`; the formulas are in

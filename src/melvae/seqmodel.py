@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from melvae.config import ModelConfig
-from melvae.model import VAEBase
+from melvae.vae_base import VAEBase
 
 FREQ_LAYERS = 3  # 2-D layers, each halving the mel axis: 128 bands -> 16 rows
 

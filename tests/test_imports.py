@@ -1,0 +1,72 @@
+"""The package's import graph: layered, and inference apart from training."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import melvae
+
+PACKAGE = Path(melvae.__file__).parent
+
+
+def _imports() -> dict[str, set[str]]:
+    """Every module of the package -> the package modules it imports, at the top or inside a
+    function (a deferred import still ties two modules together)."""
+    names = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in names.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                # `from melvae import api` imports the module api; `from melvae.api import
+                # Melvae` the module melvae.api
+                subs = {f"{node.module}.{a.name}" for a in node.names} & set(names)
+                found.update(subs or {node.module})
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+        graph[name] = {m for m in found if m in names and m != name}
+    return graph
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    graph = _imports()
+    assert len(graph) > 30
+    done, active = set(), []
+
+    def visit(module):
+        if module in active:
+            cycle = active[active.index(module) :] + [module]
+            raise AssertionError("import cycle: " + " -> ".join(cycle))
+        if module in done:
+            return
+        active.append(module)
+        for dep in sorted(graph[module]):
+            # e.g. melvae -> api -> checkpoint -> melvae (checkpoint once took __version__
+            # from the package root), or model <-> seqmodel through a deferred import.
+            visit(dep)
+        active.pop()
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module)
+
+
+def test_bottom_modules_import_no_torch():
+    graph = _imports()
+    for module in ("melvae.config", "melvae.layout", "melvae.errors", "melvae.version"):
+        assert not graph[module] - {"melvae.config", "melvae.errors", "melvae.version"}, module
+        assert "import torch" not in (PACKAGE / (module.split(".")[1] + ".py")).read_text()
+
+
+def test_inference_modules_do_not_import_training():
+    code = (
+        "import sys, melvae.analysis, melvae.report, melvae.evaluate, melvae.api; "
+        "bad = [m for m in sys.modules "
+        "if m.startswith(('melvae.train', 'lightning'))]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -57,7 +57,7 @@ def test_train_config_travels_and_is_optional(tmp_path):
     assert TrainConfig.from_dict(loaded.train_config) == train  # enough to rebuild the split
 
     payload = torch.load(tmp_path / "m.pt", weights_only=True)
-    del payload["train_config"]  # a checkpoint written before the key existed
+    del payload["train"]  # a checkpoint written before the key existed
     torch.save(payload, tmp_path / "old.pt")
     assert load_checkpoint(tmp_path / "old.pt").train_config is None
     save_checkpoint(tmp_path / "none.pt", Checkpoint(_model(), TINY_AUDIO, []))
@@ -94,3 +94,30 @@ def test_not_a_checkpoint(tmp_path, content):
     (tmp_path / "d").mkdir()
     with pytest.raises(MelvaeError, match="run folder"):
         load_checkpoint(tmp_path / "d")
+
+
+def test_format_2_files_with_the_old_key_names_still_load(tmp_path):
+    from melvae.checkpoint import OLD_KEYS
+
+    train = TrainConfig(epochs=3, seed=5)
+    new = Checkpoint(_model(), TINY_AUDIO, ["a"], train_config=train.to_dict())
+    save_checkpoint(tmp_path / "m.pt", new)
+    payload = torch.load(tmp_path / "m.pt", weights_only=True)
+    for key, old in OLD_KEYS.items():
+        payload[old] = payload.pop(key)
+    payload["format_version"] = 2
+    torch.save(payload, tmp_path / "old.pt")
+    loaded = load_checkpoint(tmp_path / "old.pt")
+    assert loaded.audio == TINY_AUDIO and loaded.labels == ["a"]
+    assert TrainConfig.from_dict(loaded.train_config) == train
+    assert loaded.model.cfg == new.model.cfg
+
+
+def test_a_checkpoint_holds_its_runs_configuration_under_the_keys_of_config_json(tiny_seq_run):
+    import json
+
+    saved = json.loads((tiny_seq_run / "config.json").read_text())
+    for name in ("best.pt", "last.pt"):
+        payload = torch.load(tiny_seq_run / name, weights_only=True)
+        for key in ("audio", "model", "train", "labels"):
+            assert json.loads(json.dumps(payload[key])) == saved[key], (name, key)

@@ -5,8 +5,8 @@ A checkpoint is a ``torch.save`` dict of tensors and plain Python values, loaded
 
     format_version   int, CHECKPOINT_FORMAT_VERSION
     melvae_version   str
-    audio_config     dict  -> AudioConfig
-    model_config     dict  -> ModelConfig
+    audio            dict  -> AudioConfig        } the run's configuration, under the keys
+    model            dict  -> ModelConfig        } of its config.json (see train.py)
     labels           list[str], index = label id ([] when the data had none)
     label_centroids  Tensor (n_labels, latent size): mean (time-pooled) latent of each
                      label's segments
@@ -14,14 +14,15 @@ A checkpoint is a ``torch.save`` dict of tensors and plain Python values, loaded
     prior_config     dict -> PriorConfig, or None (sequence kind: the learned prior)
     prior_state_dict the prior's weights, or None
     info             dict, free-form (epoch, validation loss, ...)
-    train_config     dict -> TrainConfig, or None: the run's training settings (its
+    train            dict -> TrainConfig, or None: the run's training settings (its
                      validation split among them), so the checkpoint needs no config.json
     label_counts     list[int], or None: training segments of each label (the proportions
                      a conditional model draws labels in when none is asked for)
 
-Format 2 added the sequence kind and its prior; a format-1 file (always the vector kind)
-still loads. ``train_config`` and ``label_counts`` are optional: a file written before them
-loads with None.
+Format 2 added the sequence kind and its prior; format 3 renamed audio_config, model_config
+and train_config to config.json's keys. Files of formats 1 (always the vector kind) and 2
+still load. ``train`` and ``label_counts`` are optional: a file written before them loads
+with None.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ from melvae.model import build_model
 from melvae.prior import LatentPrior
 from melvae.version import __version__
 
-READABLE_FORMATS = (1, CHECKPOINT_FORMAT_VERSION)
+READABLE_FORMATS = (1, 2, CHECKPOINT_FORMAT_VERSION)
+# format 3's names of the run configuration, and what formats 1 and 2 called them
+OLD_KEYS = {"audio": "audio_config", "model": "model_config", "train": "train_config"}
 
 
 @dataclass
@@ -62,15 +65,15 @@ def save_checkpoint(path: Path | str, ckpt: Checkpoint) -> Path:
     payload = {
         "format_version": CHECKPOINT_FORMAT_VERSION,
         "melvae_version": __version__,
-        "audio_config": ckpt.audio.to_dict(),
-        "model_config": ckpt.model.cfg.to_dict(),
+        "audio": ckpt.audio.to_dict(),
+        "model": ckpt.model.cfg.to_dict(),
         "labels": list(ckpt.labels),
         "label_centroids": ckpt.label_centroids,
         "state_dict": _cpu_state(ckpt.model),
         "prior_config": None if ckpt.prior is None else ckpt.prior.cfg.to_dict(),
         "prior_state_dict": None if ckpt.prior is None else _cpu_state(ckpt.prior),
         "info": dict(ckpt.info),
-        "train_config": None if ckpt.train_config is None else dict(ckpt.train_config),
+        "train": None if ckpt.train_config is None else dict(ckpt.train_config),
         "label_counts": None if ckpt.label_counts is None else [int(c) for c in ckpt.label_counts],
     }
     tmp = path.with_name(path.name + ".tmp")
@@ -112,7 +115,10 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> Che
             f"format {CHECKPOINT_FORMAT_VERSION}: retrain, or use the melvae version that wrote it "
             f"({payload.get('melvae_version', 'unknown')})"
         )
-    model = build_model(ModelConfig.from_dict(payload["model_config"]))
+    for key, old in OLD_KEYS.items():
+        if key not in payload and old in payload:
+            payload[key] = payload[old]
+    model = build_model(ModelConfig.from_dict(payload["model"]))
     model.load_state_dict(payload["state_dict"])
     model.to(device).eval()
     prior = None
@@ -123,10 +129,10 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> Che
     return Checkpoint(
         prior=prior,
         model=model,
-        audio=AudioConfig.from_dict(payload["audio_config"]),
+        audio=AudioConfig.from_dict(payload["audio"]),
         labels=list(payload["labels"]),
         label_centroids=payload.get("label_centroids"),
         info=dict(payload.get("info") or {}),
-        train_config=payload.get("train_config"),
+        train_config=payload.get("train"),
         label_counts=payload.get("label_counts"),
     )

@@ -18,7 +18,7 @@ from melvae.errors import MelvaeError
 
 # Bumped whenever the layout of a dataset folder or a checkpoint changes incompatibly.
 DATASET_FORMAT_VERSION = 1
-CHECKPOINT_FORMAT_VERSION = 2
+CHECKPOINT_FORMAT_VERSION = 3
 
 # Fast Griffin-Lim iterations (melvae.inversion). From a mel, 32 iterations come within
 # 0.2 dB of 64 (-11.5 vs -11.7 dB SC on 10 s of music: the mel -> linear step, not the

@@ -86,7 +86,7 @@ def endpoint(
     arr = None if isinstance(spec, (str, Path)) else np.asarray(spec, dtype=np.float32)
     is_mel = arr is not None and arr.shape == (m.audio.n_mels, m.audio.segment_frames)
     if arr is not None and not is_mel and arr.ndim == 2 and arr.shape[0] == m.latent_dim:
-        if m.model.cfg.conditional and label is None:
+        if m.conditional and label is None:
             raise MelvaeError("a latent sequence of a conditional model needs its label")
         return torch.from_numpy(arr).to(m.device), label
     z, label = clip_latent(m, spec, sr, label)
@@ -112,7 +112,7 @@ def longform_stream(m, seconds, start, label, labels, seed, temperature, n_iter,
     except ValueError as exc:
         raise MelvaeError(str(exc)) from None
     names = list(labels or ([start_label] if start_label else []))
-    if not names and m.labels and (prior.cfg.n_labels or m.model.cfg.conditional):
+    if not names and m.labels and (prior.cfg.n_labels or m.conditional):
         names = [likeliest_label(m, z0) if z0 is not None else m.draw_labels(1, seed)[0]]
     for name in names:
         m.label_index(name)
@@ -151,7 +151,7 @@ def start_sequence(m, start, sr: int | None, label: str | None):
             raise MelvaeError(f"the start clip is too short: {len(wave)} samples")
         mel = log_mel(torch.from_numpy(np.ascontiguousarray(wave))[None], m.audio)[0]
     mel = mel.to(m.device)
-    if label is None and m.model.cfg.conditional:
+    if label is None and m.conditional:
         label = m.fitting_label(mel)
     return torch.from_numpy(m.encode_mel(mel[None], label)[0]).to(m.device), label
 

@@ -14,7 +14,7 @@ import torch
 
 from melvae.errors import MelvaeError
 from melvae.generate import sample_latents, slerp
-from melvae.inputs import check_endpoint, clip_latent
+from melvae.inputs import check_endpoint, clip_latent, is_label
 from melvae.longform import latent_walk, plan_segments, render_longform
 
 
@@ -65,7 +65,7 @@ def endpoint(
     the label's centroid, and no label comes back).
     """
     cond_model = m.conditional
-    if isinstance(spec, str) and spec in m.ckpt.labels:
+    if is_label(m, spec):
         if cond_model:
             return torch.zeros(m.latent_dim), spec, f"label {spec}"
         return centroid(m, spec), None, f"label {spec}"

@@ -163,3 +163,17 @@ def test_cli_longform_on_a_conditional_vector_model(tiny_cond_run, tiny_data, tm
                  start, "--quiet"] + FAST) == 0  # fmt: skip
     info = json.loads(out.with_suffix(".json").read_text())
     assert info["labels"] == ["high"] and info["segments"][0]["source"]["label"] == "high"
+
+
+def test_reconstructing_a_file_on_a_conditional_model_needs_a_label(
+    tiny_cond_run, tiny_data, tmp_path
+):
+    from melvae import analysis
+
+    audio_file = next((tiny_data.parent / "audio" / "low").glob("*.wav"))
+    with pytest.raises(MelvaeError, match="this model is conditional: name a label"):
+        analysis.reconstruct(tiny_cond_run, audio_file, tmp_path / "r", max_items=1, n_iter=2)
+    records = analysis.reconstruct(
+        tiny_cond_run, audio_file, tmp_path / "r", max_items=1, n_iter=2, label="low"
+    )
+    assert records[0]["label"] == "low"

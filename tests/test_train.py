@@ -70,6 +70,7 @@ def test_progress_in_a_log_is_one_line_per_epoch(tiny_data, tmp_path, capfd, mon
     from melvae import train_run
 
     drawn = []  # epochs in history.csv at each curves.png redraw
+    monkeypatch.setattr(train_run, "CURVES_EVERY_SECONDS", 1e9)  # however slow the epochs
     monkeypatch.setattr(
         train_run, "plot_history", lambda csv_path, png: drawn.append(len(_history(tmp_path / "r")))
     )

@@ -242,8 +242,13 @@ class Melvae:
         already (n,) indices (a tensor or an array, such as a dataset's ``label_ids``)."""
         if not self.model.cfg.conditional:
             return None
-        if isinstance(label, (list, tuple)) and all(isinstance(x, str) for x in label):
-            label = [self.label_index(x) for x in label]
+        if isinstance(label, torch.Tensor):  # np.asarray of a GPU tensor would fail
+            return label.to(self.device).long().reshape(n)
+        if isinstance(label, (list, tuple)):
+            if any(x is None for x in label):
+                label = None  # a clip with no label: the error below
+            elif all(isinstance(x, str) for x in label):
+                label = [self.label_index(x) for x in label]
         if not (label is None or isinstance(label, str)):
             return torch.as_tensor(np.asarray(label), dtype=torch.long).to(self.device).reshape(n)
         if label is None:

@@ -285,7 +285,7 @@ class TrainConfig:
 # Written once here: a library function's signature and the matching CLI option both read the
 # name, and the CLI's help prints the value. Settings that live in a dataclass above are read
 # from its field with :func:`default` instead.
-DEFAULT_DEVICE = "auto"  # CUDA, then Apple MPS, then CPU (api.pick_device)
+DEFAULT_DEVICE = "auto"  # CUDA, then Apple MPS, then CPU (inputs.pick_device)
 DEFAULT_SEED = 0  # every stochastic function is seeded; the same seed gives the same audio
 DEFAULT_TEMPERATURE = 1.0  # scale of the latent draws; 1 samples the prior as trained
 AUDIO_FORMATS = ("wav", "flac")  # files of generated clips; the first is the default

@@ -21,9 +21,8 @@ def _pyplot():
 
 def _margins(fig, width: float, height: float, top: float = 0.3) -> None:
     """Fixed margins in inches (left, bottom, right of the colour bar's labels; ``top`` room
-    for a title): these
-    figures have fixed sizes, and a computed layout (tight or constrained) measures every
-    label first, which doubles the cost of a PNG."""
+    for a title): these figures have fixed sizes, and a computed layout (tight or
+    constrained) measures every label first, which doubles the cost of a PNG."""
     fig.subplots_adjust(
         left=0.62 / width, right=1 - 0.7 / width, bottom=0.48 / height, top=1 - top / height
     )

@@ -160,7 +160,7 @@ def preprocess(
     )
     if hop_samples <= 0:
         raise MelvaeError("hop_seconds must be positive")
-    if workers is None:
+    if not workers:  # None (or 0): all cores, one per FILES_PER_WORKER files at most
         workers = min(os.cpu_count() or 1, len(files) // FILES_PER_WORKER)
     workers = max(1, min(workers, len(files)))
 

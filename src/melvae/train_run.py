@@ -70,6 +70,7 @@ class RunFolder(pl.Callback):
 
     def on_train_epoch_start(self, trainer, task) -> None:
         self._epoch_start = time.perf_counter()
+        self.best_is_last = False  # this epoch changes the weights (even if Ctrl-C ends it)
 
     def on_train_epoch_end(self, trainer, task) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
@@ -131,7 +132,6 @@ class RunFolder(pl.Callback):
 
         last.pt's own centroids come from ``centroids_of_last()``, called only where its
         weights are not the best's: the training set is encoded once per set of weights."""
-        self._draw_curves()  # every epoch, whatever the last redraw missed
         # After Ctrl-C these are the weights of the interrupted epoch, and say so.
         info = {**self._last_info(), "finished": not self.interrupted}
         same = self.best_is_last or self.best_state is None
@@ -140,6 +140,7 @@ class RunFolder(pl.Callback):
         if self.best_state is not None:
             best_info = {**self.best_info, **(prior_info or {})}
             self._save(BEST, best, best_info, centroids, prior=prior)
+        self._draw_curves()  # every epoch, whatever the last redraw missed
 
     def _last_info(self) -> dict[str, Any]:
         path = self.run_dir / HISTORY

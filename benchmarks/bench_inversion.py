@@ -2,13 +2,13 @@
 librosa's, and Phase Gradient Heap Integration (PGHI) as Griffin-Lim's initial phase.
 
 Signal: synthetic techno (the design notes' reference case). SC is
-:func:`melvae.metrics.spectral_convergence_db` of the output's STFT magnitude against the
+:func:`melvae.evaluation.metrics.spectral_convergence_db` of the output's STFT magnitude against the
 true linear magnitude, on melvae's scale, for every method.
 
 Both libraries get the same information:
 
 * mel path: melvae's normalized log-mel (what the model outputs, clipped to [-80, 0] dB).
-  melvae inverts it with :func:`melvae.inversion.mel_to_audio`. librosa gets the same mel
+  melvae inverts it with :func:`melvae.audio.inversion.mel_to_audio`. librosa gets the same mel
   power, rescaled to what ``librosa.feature.melspectrogram`` returns for this audio (times
   (window sum)^2, since melvae divides the STFT by the window sum, and times the Slaney band
   weights, since melvae's filters are librosa's with ``norm=None``; equal to librosa's own
@@ -54,12 +54,12 @@ def run(bench: Bench) -> None:
     import librosa
     import torch
 
+    from melvae.audio.features import log_mel, mel_filterbank, normalized_to_power, stft, window
+    from melvae.audio.inversion import griffin_lim, mel_to_audio, mel_to_magnitude
     from melvae.config import AudioConfig
-    from melvae.descriptors import magnitude
-    from melvae.features import log_mel, mel_filterbank, normalized_to_power, stft, window
-    from melvae.inversion import griffin_lim, mel_to_audio, mel_to_magnitude
-    from melvae.metrics import spectral_convergence_db
-    from melvae.synth import synthesize
+    from melvae.data.synth import synthesize
+    from melvae.evaluation.descriptors import magnitude
+    from melvae.evaluation.metrics import spectral_convergence_db
 
     cfg = AudioConfig()
     seconds = 5.0 if bench.quick else 10.0

@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 
 from benchmarks.common import Bench, current_rss_mib, median, run_isolated
-from melvae.inversion import DEFAULT_ITERATIONS
+from melvae.audio.inversion import DEFAULT_ITERATIONS
 
 TARGET_SECONDS = 20.0  # for a 180 s track
 LONG = 180.0
@@ -28,10 +28,10 @@ def make_checkpoint(path: str, kind: str = "vector") -> dict:
     prior), saved as a checkpoint."""
     import torch
 
-    from melvae.checkpoint import Checkpoint, save_checkpoint
     from melvae.config import SEQUENCE_CHANNELS, AudioConfig, ModelConfig, PriorConfig
-    from melvae.model import build_model
-    from melvae.prior import LatentPrior
+    from melvae.models.checkpoint import Checkpoint, save_checkpoint
+    from melvae.models.prior import LatentPrior
+    from melvae.models.vector import build_model
 
     torch.manual_seed(0)
     prior = None
@@ -65,8 +65,8 @@ def longform_run(
     import torch
 
     import melvae
-    import melvae.inversion as inversion
-    import melvae.longform as longform
+    import melvae.audio.inversion as inversion
+    import melvae.generation.longform as longform
 
     if init != "random":  # the API does not pass an init through: set it where it is used
         longform.StreamingInverter = functools.partial(inversion.StreamingInverter, init=init)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import Bench, median, proc_status_kib, run_isolated
-from melvae.preprocess import _segment_file
+from melvae.data.preprocess import _segment_file
 
 WORKER_LOG = "MELVAE_BENCH_WORKER_LOG"
 
@@ -33,7 +33,7 @@ FILE_RATE = 44100
 def make_audio(folder: Path, tracks: int, seconds: float) -> dict[str, Path]:
     import soundfile as sf
 
-    from melvae.synth import STYLES, synthesize
+    from melvae.data.synth import STYLES, synthesize
 
     dirs = {fmt: folder / fmt for fmt in ("wav", "mp3")}
     stamp = folder / f"done-{tracks}x{seconds:g}"
@@ -69,7 +69,7 @@ def run_once(audio_dir: str, out_dir: str, workers: int) -> dict:
     """In a fresh process: one preprocess run."""
     import torch  # noqa: F401  (imported before the clock: workers=1 runs in this process)
 
-    import melvae.preprocess as pre
+    import melvae.data.preprocess as pre
 
     shutil.rmtree(out_dir, ignore_errors=True)
     log = Path(out_dir + ".workers.log")
@@ -98,8 +98,8 @@ def _warm_worker(_: int) -> float:
     """What a preprocessing worker imports before its first file."""
     import torch  # noqa: F401
 
-    from melvae.audio import load_audio  # noqa: F401
-    from melvae.features import log_mel  # noqa: F401
+    from melvae.audio.features import log_mel  # noqa: F401
+    from melvae.audio.io import load_audio  # noqa: F401
 
     return time.perf_counter()
 
@@ -110,7 +110,7 @@ def spawn_cost(workers: int) -> dict:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    from melvae.preprocess import _worker_init
+    from melvae.data.preprocess import _worker_init
 
     t0 = time.perf_counter()
     ctx = mp.get_context("spawn")

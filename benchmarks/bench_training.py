@@ -2,7 +2,7 @@
 its 2-D-latent variant and the reference design (benchmarks/reference_model.py), and the
 validation loss each reaches after the same wall time on demo-like data.
 
-* Throughput: one training step (forward, :func:`melvae.model.vae_loss`, backward, Adam) on
+* Throughput: one training step (forward, :func:`melvae.models.vector.vae_loss`, backward, Adam) on
   a batch of 16 segments of 128 x 431, steps of the three models interleaved in one process
   so that a change of machine load hits all alike; the median step time gives segments/s.
 * Peak memory: each model alone in a fresh process for a few steps; its VmHWM, and the
@@ -35,7 +35,7 @@ def _device() -> str:
 def build(name: str):
     from benchmarks.reference_model import ReferenceVAE
     from melvae.config import ModelConfig
-    from melvae.model import MelVAE
+    from melvae.models.vector import MelVAE
 
     if name == "default":
         return MelVAE(ModelConfig())
@@ -54,7 +54,7 @@ def _sync(device: str) -> None:
 
 
 def _step(model, opt, mel, beta: float, generator=None) -> float:
-    from melvae.model import vae_loss
+    from melvae.models.vector import vae_loss
 
     recon, mu, logvar = model(mel, generator=generator)
     terms = vae_loss(recon, mel, mu, logvar, beta=beta)
@@ -68,7 +68,7 @@ def throughput(steps: int, warmup: int = 2) -> dict:
     """In a fresh process: interleaved training steps of every model."""
     import torch
 
-    from melvae.model import count_parameters
+    from melvae.models.vector import count_parameters
 
     device = _device()
     torch.manual_seed(0)
@@ -127,9 +127,9 @@ def make_data(folder, quick: bool) -> str:
     from pathlib import Path
 
     from melvae.config import AudioConfig
+    from melvae.data.preprocess import preprocess
+    from melvae.data.synth import synthesize_dataset
     from melvae.layout import SUMMARY
-    from melvae.preprocess import preprocess
-    from melvae.synth import synthesize_dataset
 
     tracks, seconds = (2, 20.0) if quick else (4, 30.0)
     folder = Path(folder)
@@ -147,8 +147,8 @@ def equal_time(data_dir: str, seconds: float, slice_seconds: float = 5.0, seed: 
     import numpy as np
     import torch
 
-    from melvae.dataset import MelDataset, track_split
-    from melvae.model import vae_loss
+    from melvae.data.dataset import MelDataset, track_split
+    from melvae.models.vector import vae_loss
 
     device = _device()
     data = MelDataset(data_dir)

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from melvae.config import SEQUENCE_CHANNELS, ModelConfig
-from melvae.dataset import MelDataset
-from melvae.model import build_model
+from melvae.data.dataset import MelDataset
+from melvae.models.vector import build_model
 
 
 def main(argv: list[str] | None = None) -> int:

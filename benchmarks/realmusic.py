@@ -33,8 +33,8 @@ KINDS = ("sequence", "vector")
 
 def _dataset(audio_dir: Path, out: Path) -> Path:
     from melvae.config import AudioConfig
+    from melvae.data.preprocess import preprocess
     from melvae.layout import MELS
-    from melvae.preprocess import preprocess
 
     if not (out / MELS).is_file():
         preprocess(audio_dir, out, AudioConfig(), progress=False)
@@ -55,7 +55,7 @@ def _throughput(model_cfg, crop_frames: int = 0, batch: int = 16, repeats: int =
     """Training segments per second of a model shape: forward, backward and an Adam step on
     a batch of whole segments (or of ``crop_frames`` windows), median of ``repeats`` after a
     warm-up, on random input (speed does not depend on the data)."""
-    from melvae.model import build_model
+    from melvae.models.vector import build_model
 
     torch.manual_seed(0)
     model = build_model(model_cfg).train()
@@ -77,8 +77,8 @@ def _throughput(model_cfg, crop_frames: int = 0, batch: int = 16, repeats: int =
 def _real_rhythm(test_audio: Path, genre: str, cfg) -> dict:
     """Pulse clarity of the genre's real test clips, and real music's timbre jump ratio at
     arbitrary 10 s marks (all test clips)."""
-    from melvae.audio import load_audio
-    from melvae.rhythm import pulse_clarity, regular_marks, timbre_jump_ratio
+    from melvae.audio.io import load_audio
+    from melvae.evaluation.rhythm import pulse_clarity, regular_marks, timbre_jump_ratio
 
     clips = sorted((test_audio / genre).glob("*.wav"))
     pulse = [pulse_clarity(load_audio(c, cfg.sample_rate), cfg) for c in clips]
@@ -102,10 +102,10 @@ def _real_rhythm(test_audio: Path, genre: str, cfg) -> dict:
 def run_kind(kind: str, train_dir: Path, test_dir: Path, start: Path, out: Path, args) -> dict:
     import melvae
     from melvae.config import TrainConfig
-    from melvae.dataset import MelDataset, track_split
-    from melvae.evaluate import evaluate
+    from melvae.data.dataset import MelDataset, track_split
+    from melvae.evaluation.evaluate import evaluate
     from melvae.layout import BEST, HISTORY
-    from melvae.train import train
+    from melvae.training.train import train
 
     torch.set_num_threads(args.threads)
     run = out / f"run_{kind}"

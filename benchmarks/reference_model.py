@@ -4,7 +4,7 @@ Encoder: Conv 32/64/128 (3 x 3, stride 2, 'same' padding, ReLU) -> Flatten -> De
 latent mean and log-variance (64 each). Decoder, mirrored: Dense to the flattened map ->
 ConvTranspose 128/64/32 (stride 2) -> a 3 x 3 conv to one channel -> sigmoid. Over a
 128 x 431 log-mel this holds about 64 M weights, 56.6 M of them in Flatten -> Dense(512).
-Same interface as :class:`melvae.model.MelVAE` (encode, decode, forward), so the same loss
+Same interface as :class:`melvae.models.vector.MelVAE` (encode, decode, forward), so the same loss
 and training loop drive both.
 """
 

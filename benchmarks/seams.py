@@ -2,7 +2,7 @@
 
     python -m benchmarks.seams RUN_DIR [--seconds 60] [--start FILE]
 
-Renders the same latent walk three ways and prints melvae.rhythm.seam_score for each
+Renders the same latent walk three ways and prints melvae.evaluation.rhythm.seam_score for each
 (flux at the joins over flux elsewhere; 1.0 means the joins look like the music around them):
 
 * spectrogram: melvae's way: overlap-add in the power mel, one continuous inversion;
@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 import melvae
-from melvae.generate import crossfade_concat
-from melvae.longform import latent_walk, plan_segments
-from melvae.outputs import describe_track
-from melvae.rhythm import seam_score
+from melvae.evaluation.rhythm import seam_score
+from melvae.generation.latents import crossfade_concat
+from melvae.generation.longform import latent_walk, plan_segments
+from melvae.generation.outputs import describe_track
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -66,7 +66,7 @@ def write_music_folder(
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
     """A preprocessed dataset: 2 labels x 3 tracks x 4 s, 1 s segments with 0.5 s hop."""
-    from melvae.preprocess import preprocess
+    from melvae.data.preprocess import preprocess
 
     root = tmp_path_factory.mktemp("tiny")
     audio = write_music_folder(root / "audio", np.random.default_rng(7))
@@ -76,7 +76,7 @@ def tiny_data(tmp_path_factory) -> Path:
 
 def _tiny_train(tiny_data, tmp_path_factory, name: str, kind: str, **settings) -> Path:
     """A run trained a few epochs on tiny_data: vector latent 4, or sequence 4 channels."""
-    from melvae.train import train
+    from melvae.training.train import train
 
     run = tmp_path_factory.mktemp(name) / "run"
     cfg = TrainConfig(

@@ -5,10 +5,10 @@ import pytest
 import soundfile as sf
 
 import melvae
-from melvae import analysis
-from melvae.audio import load_audio
+from melvae.audio.io import load_audio
 from melvae.config import TrainConfig
 from melvae.errors import MelvaeError
+from melvae.evaluation import analysis
 from tests.conftest import TINY_AUDIO, TINY_CHANNELS, tone_track
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -24,7 +24,7 @@ def png_size(path) -> tuple[int, int]:
 
 @pytest.fixture(scope="module")
 def latent2_run(tiny_data, tmp_path_factory):
-    from melvae.train import train
+    from melvae.training.train import train
 
     run = tmp_path_factory.mktemp("latent2") / "run"
     train(

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from melvae.audio import find_audio_files, load_audio, resample, write_audio
+from melvae.audio.io import find_audio_files, load_audio, resample, write_audio
 from melvae.errors import MelvaeError
 
 FILE_RATE = 44100

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from melvae.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from melvae.config import CHECKPOINT_FORMAT_VERSION, ModelConfig, TrainConfig
 from melvae.errors import MelvaeError
-from melvae.model import MelVAE
+from melvae.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from melvae.models.vector import MelVAE
 
 from .conftest import TINY_AUDIO, TINY_CHANNELS
 
@@ -97,7 +97,7 @@ def test_not_a_checkpoint(tmp_path, content):
 
 
 def test_format_2_files_with_the_old_key_names_still_load(tmp_path):
-    from melvae.checkpoint import OLD_KEYS
+    from melvae.models.checkpoint import OLD_KEYS
 
     train = TrainConfig(epochs=3, seed=5)
     new = Checkpoint(_model(), TINY_AUDIO, ["a"], train_config=train.to_dict())

@@ -319,7 +319,7 @@ def test_inspection_commands(run_fixture, tiny_data, tmp_path, capsys, request):
 
 
 def test_cli_inversion_default_is_the_library_default():
-    from melvae.inversion import DEFAULT_ITERATIONS
+    from melvae.audio.inversion import DEFAULT_ITERATIONS
 
     args = build_parser().parse_args(["generate", "run", "-o", "out"])
     assert args.iterations == DEFAULT_ITERATIONS
@@ -477,10 +477,15 @@ def test_library_functions_default_to_the_cli_defaults():
     constant of config.py: calling the library with no arguments does what the CLI does."""
     import inspect
 
-    from melvae import analysis, demo, evaluate, longform, outputs, report, synth, train
     from melvae import config as c
+    from melvae import demo
     from melvae.api import Melvae
     from melvae.config import AudioConfig, ModelConfig, default
+    from melvae.data import synth
+    from melvae.evaluation import analysis, evaluate
+    from melvae.generation import longform, outputs
+    from melvae.report import build as report
+    from melvae.training import train
 
     cases = [
         (Melvae.generate_mels, "temperature", c.DEFAULT_TEMPERATURE),

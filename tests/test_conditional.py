@@ -9,12 +9,12 @@ import pytest
 import soundfile as sf
 
 import melvae
-from melvae.checkpoint import load_checkpoint
 from melvae.cli import main
-from melvae.dataset import MelDataset, split_for_run
+from melvae.data.dataset import MelDataset, split_for_run
 from melvae.errors import MelvaeError
-from melvae.inputs import clip_segment
+from melvae.generation.inputs import clip_segment
 from melvae.layout import read_run_config
+from melvae.models.checkpoint import load_checkpoint
 from tests.conftest import TINY_AUDIO
 
 FAST = ["--iterations", "4", "--device", "cpu"]
@@ -168,7 +168,7 @@ def test_cli_longform_on_a_conditional_vector_model(tiny_cond_run, tiny_data, tm
 def test_reconstructing_a_file_on_a_conditional_model_needs_a_label(
     tiny_cond_run, tiny_data, tmp_path
 ):
-    from melvae import analysis
+    from melvae.evaluation import analysis
 
     audio_file = next((tiny_data.parent / "audio" / "low").glob("*.wav"))
     with pytest.raises(MelvaeError, match="this model is conditional: name a label"):

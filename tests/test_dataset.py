@@ -13,10 +13,10 @@ import soundfile as sf
 import torch
 
 from melvae.config import AudioConfig, assert_same_audio
-from melvae.dataset import MelDataset, SegmentInfo, read_audio_config, track_split
+from melvae.data.dataset import MelDataset, SegmentInfo, read_audio_config, track_split
+from melvae.data.preprocess import preprocess
 from melvae.errors import MelvaeError
 from melvae.layout import AUDIO_CONFIG, MANIFEST, MELS
-from melvae.preprocess import preprocess
 
 from .conftest import TINY_AUDIO, tone_track
 

@@ -1,8 +1,8 @@
-"""melvae.descriptors: frame descriptors and the clip embedding."""
+"""melvae.evaluation.descriptors: frame descriptors and the clip embedding."""
 
 import numpy as np
 
-from melvae.descriptors import (
+from melvae.evaluation.descriptors import (
     PITCH_CLASSES,
     audio_embedding,
     embedding_names,

@@ -1,10 +1,10 @@
-"""melvae.eval_generation: the generated set's distances, floor and label proportions."""
+"""melvae.evaluation.generation: the generated set's distances, floor and label proportions."""
 
 import numpy as np
 import pytest
 
 import melvae
-from melvae.eval_generation import generate_mels_like, generation_section
+from melvae.evaluation.generation import generate_mels_like, generation_section
 
 
 def test_a_copy_of_the_real_set_sits_at_zero_and_a_collapse_shows():

@@ -1,4 +1,4 @@
-"""melvae.eval_reconstruction: the model interface it reads, its seeded batched inversion and
+"""melvae.evaluation.reconstruction: the model interface it reads, its seeded batched inversion and
 a latent section that reads either model kind alike."""
 
 import numpy as np
@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import melvae
-from melvae.dataset import MelDataset
-from melvae.eval_reconstruction import invert, latent_section, reconstruct
-from melvae.inversion import mel_to_magnitude
-from melvae.model import kl_divergence
+from melvae.audio.inversion import mel_to_magnitude
+from melvae.data.dataset import MelDataset
+from melvae.evaluation.reconstruction import invert, latent_section, reconstruct
+from melvae.models.vector import kl_divergence
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""melvae.evaluate on the tiny trained run: every section present, finite and sensible."""
+"""melvae.evaluation.evaluate on the tiny trained run: every section present, finite and
+sensible."""
 
 import ast
 import json
@@ -12,7 +13,7 @@ import soundfile as sf
 
 import melvae
 from melvae.errors import MelvaeError
-from melvae.evaluate import evaluate
+from melvae.evaluation.evaluate import evaluate
 
 SECTIONS = ("settings", "reconstruction", "latent", "generation", "longform")
 
@@ -123,7 +124,8 @@ def test_refuses_bad_input(tiny_run, tiny_data, tmp_path):
 
 
 def test_evaluate_imports_no_training_code():
-    """Follow every import (lazy ones too) from melvae.evaluate through melvae's modules."""
+    """Follow every import (lazy ones too) from melvae.evaluation.evaluate through melvae's
+    modules."""
     src = Path(melvae.__file__).parent
 
     def source(module: str) -> Path | None:
@@ -132,7 +134,7 @@ def test_evaluate_imports_no_training_code():
         path = src / (module.removeprefix("melvae.").replace(".", "/") + ".py")
         return path if module.startswith("melvae.") and path.is_file() else None
 
-    seen, todo, packages = set(), ["melvae.evaluate"], set()
+    seen, todo, packages = set(), ["melvae.evaluation.evaluate"], set()
     while todo:
         name = todo.pop()
         if name in seen:
@@ -144,7 +146,7 @@ def test_evaluate_imports_no_training_code():
                 names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
             packages.update(n.split(".")[0] for n in names)
             todo += [n for n in names if source(n) is not None]
-    assert "melvae.api" in seen and "melvae.train" not in seen
+    assert "melvae.api" in seen and "melvae.training.train" not in seen
     assert not packages & {"lightning", "pytorch_lightning", "librosa", "sklearn", "scipy"}
 
 
@@ -166,7 +168,7 @@ def test_new_figures_temporal_detail_ratios_pulse_and_timbre(result):
 def test_longform_without_joins(track, tmp_path):
     """A model with no joins writes "joins": []: accepted, seam score skipped with a reason,
     timbre jumps measured every 10 s (none fit in 6 s: skipped too)."""
-    from melvae.evaluate import _longform
+    from melvae.evaluation.evaluate import _longform
 
     from .conftest import TINY_AUDIO
 

@@ -2,14 +2,14 @@ import numpy as np
 import pytest
 import torch
 
-from melvae.config import AudioConfig
-from melvae.features import (
+from melvae.audio.features import (
     log_mel,
     log_mel_np,
     mel_filterbank,
     normalized_to_power,
     power_to_normalized,
 )
+from melvae.config import AudioConfig
 
 from .conftest import TINY_AUDIO
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from melvae.generate import crossfade_concat, sample_latents, slerp
+from melvae.generation.latents import crossfade_concat, sample_latents, slerp
 
 
 def test_slerp_endpoints_and_norms():

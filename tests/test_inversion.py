@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
+from melvae.audio.features import log_mel, stft
+from melvae.audio.inversion import StreamingInverter, griffin_lim, mel_to_audio, mel_to_magnitude
 from melvae.config import AudioConfig
-from melvae.features import log_mel, stft
-from melvae.inversion import StreamingInverter, griffin_lim, mel_to_audio, mel_to_magnitude
-from melvae.metrics import spectral_convergence_db
+from melvae.evaluation.metrics import spectral_convergence_db
 
 from .conftest import tone_track
 

@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
+from melvae.audio.inversion import mel_to_audio
 from melvae.config import AudioConfig
 from melvae.errors import MelvaeError
-from melvae.inversion import mel_to_audio
-from melvae.longform import latent_walk, plan_segments, render_longform
-from melvae.rhythm import seam_score
+from melvae.evaluation.rhythm import seam_score
+from melvae.generation.longform import latent_walk, plan_segments, render_longform
 
 from .conftest import TINY_AUDIO
 

@@ -1,10 +1,10 @@
-"""melvae.metrics: reconstruction figures and distances between sets of embeddings."""
+"""melvae.evaluation.metrics: reconstruction figures and distances between sets of embeddings."""
 
 import numpy as np
 import pytest
 import torch
 
-from melvae.metrics import (
+from melvae.evaluation.metrics import (
     diversity,
     frechet_distance,
     kernel_distance,

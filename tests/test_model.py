@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from melvae.config import ModelConfig
-from melvae.model import MelVAE, active_units, count_parameters, kl_divergence, vae_loss
+from melvae.models.vector import MelVAE, active_units, count_parameters, kl_divergence, vae_loss
 
 from .conftest import TINY_CHANNELS
 

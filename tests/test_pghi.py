@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
+from melvae.audio.features import stft
+from melvae.audio.inversion import griffin_lim
+from melvae.audio.pghi import pghi
 from melvae.config import AudioConfig
-from melvae.features import stft
-from melvae.inversion import griffin_lim
-from melvae.metrics import spectral_convergence_db
-from melvae.pghi import pghi
+from melvae.evaluation.metrics import spectral_convergence_db
 
 from .conftest import tone_track
 

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from melvae.audio.features import log_mel_np
 from melvae.config import DATASET_FORMAT_VERSION, AudioConfig
-from melvae.dataset import read_audio_config
+from melvae.data.dataset import read_audio_config
+from melvae.data.preprocess import label_for, preprocess
+from melvae.data.synth import synthesize
 from melvae.errors import MelvaeError
-from melvae.features import log_mel_np
 from melvae.layout import AUDIO_CONFIG, MANIFEST, MELS, SUMMARY
-from melvae.preprocess import label_for, preprocess
-from melvae.synth import synthesize
 
 from .conftest import TINY_AUDIO, tone_track, write_music_folder
 

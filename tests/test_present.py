@@ -1,11 +1,11 @@
-"""melvae.present: the one number formatter, the terminal table and the JSON files."""
+"""melvae.report.present: the one number formatter, the terminal table and the JSON files."""
 
 import json
 
 import numpy as np
 import pytest
 
-from melvae.present import format_number, format_table, format_value, write_metrics
+from melvae.report.present import format_number, format_table, format_value, write_metrics
 
 SECTIONS = ("settings", "reconstruction", "latent", "generation", "longform")
 
@@ -14,7 +14,7 @@ SECTIONS = ("settings", "reconstruction", "latent", "generation", "longform")
 def result(tiny_run, tiny_data, tmp_path_factory):
     """A real evaluation of the tiny run, with a long track: every section evaluate writes."""
     import melvae
-    from melvae.evaluate import evaluate
+    from melvae.evaluation.evaluate import evaluate
 
     track = tmp_path_factory.mktemp("present") / "track.wav"
     melvae.load(tiny_run, device="cpu").write_longform(track, 6.0, progress=False, n_iter=4)
@@ -86,6 +86,6 @@ def test_table_lines():
 def test_module_example_stays_true():
     import doctest
 
-    import melvae.present
+    import melvae.report.present
 
-    assert doctest.testmod(melvae.present).failed == 0
+    assert doctest.testmod(melvae.report.present).failed == 0

@@ -1,4 +1,4 @@
-from melvae.preprocess import preprocess
+from melvae.data.preprocess import preprocess
 from melvae.progress import LineProgress, progress_bar
 
 from .conftest import TINY_AUDIO, write_music_folder

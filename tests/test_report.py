@@ -14,8 +14,8 @@ import pytest
 import soundfile as sf
 
 from melvae.config import TrainConfig
-from melvae.present import format_value
-from melvae.report import build_report
+from melvae.report.build import build_report
+from melvae.report.present import format_value
 from tests.conftest import TINY_AUDIO, TINY_CHANNELS
 
 GRID = 4
@@ -29,7 +29,7 @@ METRICS = {
 @pytest.fixture(scope="module")
 def report(tiny_data, tmp_path_factory) -> Path:
     """A report of a tiny latent-2 model (its data found through the run's config.json)."""
-    from melvae.train import train
+    from melvae.training.train import train
 
     root = tmp_path_factory.mktemp("report")
     train(
@@ -117,7 +117,7 @@ def test_page_is_escaped_and_self_contained(report):
 
 def test_page_renders_from_plain_values():
     """The page from its package templates alone, no model: a run without dataset or grid."""
-    from melvae.report_html import ReportContent, render_report
+    from melvae.report.html import ReportContent, render_report
 
     page = render_report(ReportContent(run_name=HOSTILE, created="today", model_facts=[]))
     assert f"<title>melvae report: {html.escape(HOSTILE)}</title>" in page

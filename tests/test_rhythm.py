@@ -1,10 +1,10 @@
-"""melvae.rhythm: tempo, pulse clarity and continuity at joins."""
+"""melvae.evaluation.rhythm: tempo, pulse clarity and continuity at joins."""
 
 import numpy as np
 import pytest
 
 from melvae.config import AudioConfig
-from melvae.rhythm import (
+from melvae.evaluation.rhythm import (
     pulse_clarity,
     regular_marks,
     seam_score,

@@ -11,13 +11,13 @@ import soundfile as sf
 import torch
 
 import melvae
-from melvae.checkpoint import load_checkpoint
 from melvae.cli import main
 from melvae.config import ModelConfig, PriorConfig
 from melvae.errors import MelvaeError
-from melvae.longform import schedule
-from melvae.prior import LatentPrior
-from melvae.seqmodel import SeqVAE, decode_windows
+from melvae.generation.longform import schedule
+from melvae.models.checkpoint import load_checkpoint
+from melvae.models.prior import LatentPrior
+from melvae.models.sequence import SeqVAE, decode_windows
 
 from .conftest import TINY_AUDIO, TINY_CHANNELS
 
@@ -210,7 +210,7 @@ def test_cli_trains_and_uses_a_sequence_model(tiny_data, tmp_path):
 
 
 def test_a_short_start_is_not_padded_with_silence(tiny_seq_run):
-    from melvae import sequence_ops
+    from melvae.generation import sequence_ops
 
     model = melvae.load(tiny_seq_run, device="cpu")
     clip = np.sin(2 * np.pi * 330 * np.arange(4000) / 8000).astype(np.float32)  # 0.5 s
@@ -221,7 +221,7 @@ def test_a_short_start_is_not_padded_with_silence(tiny_seq_run):
 
 
 def test_prior_windows_cover_each_track_to_its_end():
-    from melvae.train_prior import TrackSequence, _Windows
+    from melvae.training.prior import TrackSequence, _Windows
 
     seq = TrackSequence(torch.arange(3 * 100, dtype=torch.float32).reshape(3, 100), 0)
     items = _Windows([seq], window=32).items

@@ -1,10 +1,10 @@
-"""Tests for melvae.synth: the procedural techno / breakbeat / ambient synthesizer."""
+"""Tests for melvae.data.synth: the procedural techno / breakbeat / ambient synthesizer."""
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from melvae import synth
+from melvae.data import synth
 
 SR = 22050
 

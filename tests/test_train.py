@@ -6,11 +6,11 @@ import shutil
 import pytest
 import torch
 
-from melvae.checkpoint import load_checkpoint
 from melvae.config import TrainConfig
 from melvae.errors import MelvaeError
-from melvae.train import train
-from melvae.train_task import VAETask
+from melvae.models.checkpoint import load_checkpoint
+from melvae.training.task import VAETask
+from melvae.training.train import train
 
 from .conftest import TINY_CHANNELS
 
@@ -67,7 +67,7 @@ def test_resume_refuses_changed_settings(tiny_run, tiny_data, tmp_path):
 
 
 def test_progress_in_a_log_is_one_line_per_epoch(tiny_data, tmp_path, capfd, monkeypatch):
-    from melvae import train_run
+    from melvae.training import run_folder as train_run
 
     drawn = []  # epochs in history.csv at each curves.png redraw
     monkeypatch.setattr(train_run, "CURVES_EVERY_SECONDS", 1e9)  # however slow the epochs
@@ -189,9 +189,9 @@ def test_a_fresh_run_never_keeps_another_runs_checkpoints(tiny_run, tiny_data, t
 def test_the_end_of_a_run_encodes_the_data_once_per_set_of_weights(
     kind, tiny_data, tmp_path, monkeypatch
 ):
-    from melvae.dataset import MelDataset, split_for_run
+    from melvae.data.dataset import MelDataset, split_for_run
     from melvae.layout import read_run_config
-    from melvae.vae_base import VAEBase
+    from melvae.models.vae_base import VAEBase
 
     passes = []
     original = VAEBase.encode_batched
@@ -227,7 +227,7 @@ def test_the_end_of_a_run_encodes_the_data_once_per_set_of_weights(
 
 
 def test_centroids_are_each_labels_mean_latent(tiny_run, tiny_data):
-    from melvae.dataset import MelDataset, split_for_run
+    from melvae.data.dataset import MelDataset, split_for_run
     from melvae.layout import read_run_config
 
     best = load_checkpoint(tiny_run / "best.pt")

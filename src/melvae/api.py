@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from melvae import inputs, inversion, labels, outputs, sequence_ops, vector_ops
-from melvae.checkpoint import load_checkpoint
+from melvae.audio import inversion
+from melvae.audio.inversion import DEFAULT_ITERATIONS
 from melvae.config import (
     DEFAULT_TEMPERATURE,
     INTERPOLATION_FADE_SECONDS,
@@ -29,9 +29,10 @@ from melvae.config import (
     AudioConfig,
 )
 from melvae.errors import MelvaeError
-from melvae.generate import crossfade_concat
-from melvae.inputs import pick_device
-from melvae.inversion import DEFAULT_ITERATIONS
+from melvae.generation import inputs, labels, outputs, sequence_ops, vector_ops
+from melvae.generation.inputs import pick_device
+from melvae.generation.latents import crossfade_concat
+from melvae.models.checkpoint import load_checkpoint
 
 
 def _as_tensor(z) -> torch.Tensor:
@@ -380,7 +381,7 @@ class Melvae:
         joined = crossfade_concat(list(clips), int(fade_seconds * self.sample_rate))
         return clips, joined, self.sample_rate
 
-    # -- files (melvae.outputs) ---------------------------------------------------------
+    # -- files (melvae.generation.outputs) ---------------------------------------------------------
     def write_clips(self, out_dir, mels, names, **kwargs) -> list[Path]:
         """Invert mels; write OUT_DIR/NAME.wav and a mel PNG each: :func:`outputs.write_clips`."""
         return outputs.write_clips(self, out_dir, mels, names, **kwargs)
@@ -408,9 +409,9 @@ class Melvae:
         labels: list[str] | None = None,
     ):
         """Yield a long track's audio blocks and its segment records (dicts); see
-        :mod:`melvae.longform`. ``start``: an audio file, samples at ``start_sr`` or a normalized
-        mel (n_mels, frames) whose (first) segment opens the track; None starts from a prior
-        (or label) sample. ``label`` / ``labels``: one label, or labels to travel through,
+        :mod:`melvae.generation.longform`. ``start``: an audio file, samples at ``start_sr`` or a
+        normalized mel (n_mels, frames) whose (first) segment opens the track; None starts from a
+        prior (or label) sample. ``label`` / ``labels``: one label, or labels to travel through,
         spread evenly over the track; ``temperature``: a number, or for the sequence kind a
         list spread the same way. What each kind does with them:
         :func:`sequence_ops.longform_stream` (continued by the prior, no joins; ``bpm`` and
@@ -442,11 +443,11 @@ class Melvae:
         track, info = outputs.collect_longform(self, seconds, start, **kwargs)
         return track, self.sample_rate, info
 
-    # -- measurement (used by melvae.evaluate) ---------------------------------------------
+    # -- measurement (used by melvae.evaluation.evaluate) ------------------------------
     def mel_to_magnitude(self, mel: np.ndarray | torch.Tensor) -> np.ndarray:
         """Normalized mels (..., n_mels, frames) -> the linear magnitude (..., n_freqs, frames)
-        they imply, on the scale of :func:`melvae.features.stft`: what :meth:`mel_to_audio`
-        retrieves a phase for (:func:`melvae.inversion.mel_to_magnitude`), computed on the
+        they imply, on the scale of :func:`melvae.audio.features.stft`: what :meth:`mel_to_audio`
+        retrieves a phase for (:func:`melvae.audio.inversion.mel_to_magnitude`), computed on the
         model's device. float32."""
         with torch.no_grad():
             mag = inversion.mel_to_magnitude(_as_tensor(mel).to(self.device), self.audio)

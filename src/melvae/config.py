@@ -20,7 +20,7 @@ from melvae.errors import MelvaeError
 DATASET_FORMAT_VERSION = 1
 CHECKPOINT_FORMAT_VERSION = 3
 
-# Fast Griffin-Lim iterations (melvae.inversion). From a mel, 32 iterations come within
+# Fast Griffin-Lim iterations (melvae.audio.inversion). From a mel, 32 iterations come within
 # 0.2 dB of 64 (-11.5 vs -11.7 dB SC on 10 s of music: the mel -> linear step, not the
 # phase, limits quality) in half the time; see benchmarks/bench_inversion.py.
 DEFAULT_ITERATIONS = 32
@@ -302,7 +302,7 @@ MAP_GRID = 8  # a 2-D model's latent map: mels decoded over MAP_GRID x MAP_GRID 
 MAP_MAX_POINTS = 2000  # segments drawn in a latent map
 REPORT_CLIPS = 4  # generated clips in the HTML report
 REPORT_GRID = 6  # a 2-D model's clickable grid in the report: REPORT_GRID x REPORT_GRID clips
-SYNTH_STYLES = ("techno", "breakbeat", "ambient")  # melvae.synth's procedural styles
+SYNTH_STYLES = ("techno", "breakbeat", "ambient")  # melvae.data.synth's procedural styles
 SYNTH_TRACKS_PER_STYLE = 8
 SYNTH_SECONDS = 30.0  # length of each synthesized track
 DEMO_MINUTES = 4.0  # the demo's training time

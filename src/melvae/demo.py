@@ -40,12 +40,12 @@ def run_demo(
     """Run the demo into ``out``; returns the paths of what it made. ``n_iter``: Griffin-Lim
     iterations of every clip it writes."""
     import melvae
-    from melvae.evaluate import evaluate
-    from melvae.preprocess import preprocess
-    from melvae.present import format_table, write_metrics
-    from melvae.report import build_report
-    from melvae.synth import STYLES, synthesize_dataset
-    from melvae.train import train
+    from melvae.data.preprocess import preprocess
+    from melvae.data.synth import STYLES, synthesize_dataset
+    from melvae.evaluation.evaluate import evaluate
+    from melvae.report.build import build_report
+    from melvae.report.present import format_table, write_metrics
+    from melvae.training.train import train
 
     t0 = time.perf_counter()
     out = Path(out)

@@ -1,17 +1,17 @@
 """The names of the files in a dataset folder and a run folder, and the reader of a run's
 config.json: defined once, importing no torch (the CLI and scripts read them cheaply).
 
-A dataset folder (written by :mod:`melvae.preprocess`, read by :mod:`melvae.dataset`):
+A dataset folder (written by :mod:`melvae.data.preprocess`, read by :mod:`melvae.data.dataset`):
 
     mels.npy            float16 (N, n_mels, frames), values in [0, 1]
     manifest.csv        one row per segment: index, source, start_seconds, label, start_sample
     audio_config.json   the AudioConfig, the dataset format version, the hop and audio folder
     summary.json        files read and skipped, segments, hours of audio
 
-A run folder (written by :mod:`melvae.train`):
+A run folder (written by :mod:`melvae.training.train`):
 
     config.json         the audio, model and training settings and the dataset path
-    best.pt, last.pt    melvae checkpoints (see :mod:`melvae.checkpoint`)
+    best.pt, last.pt    melvae checkpoints (see :mod:`melvae.models.checkpoint`)
     history.csv         one row per epoch
     curves.png          the loss curves
     resume.ckpt         Lightning's full state, for --resume

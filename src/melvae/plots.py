@@ -108,7 +108,7 @@ def save_grid_png(
     dpi: int = 80,
 ) -> Path:
     """An n x n grid of mels (n, n, n_mels, frames): cell [i, j] drawn in row i (top to
-    bottom) and column j, as :func:`melvae.analysis.decoded_grid` returns them.
+    bottom) and column j, as :func:`melvae.evaluation.analysis.decoded_grid` returns them.
 
     With axes (the default) the rows and columns are labelled with their latent coordinates
     ``ys`` and ``xs``. ``bare=True`` writes only the tiles, edge to edge, so that cell (i, j)

@@ -95,7 +95,7 @@ def _endpoint(spec: str, model, label: str | None = None):
     data_dir, sep, index = spec.rpartition("@")
     if sep and index.isdigit() and Path(data_dir).is_dir():
         from melvae.config import assert_same_audio
-        from melvae.dataset import MelDataset
+        from melvae.data.dataset import MelDataset
 
         data = MelDataset(data_dir)
         assert_same_audio(model.audio, data.audio, f"dataset {data_dir}")

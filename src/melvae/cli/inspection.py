@@ -61,7 +61,7 @@ def add_reconstruct(sub: Subparsers) -> None:
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     import melvae
-    from melvae.analysis import reconstruct, validation_indices
+    from melvae.evaluation.analysis import reconstruct, validation_indices
 
     model = melvae.load(args.run_dir, device=args.device)
     pick = "even"
@@ -126,8 +126,8 @@ def add_evaluate(sub: Subparsers) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from melvae.evaluate import evaluate
-    from melvae.present import format_table, write_metrics
+    from melvae.evaluation.evaluate import evaluate
+    from melvae.report.present import format_table, write_metrics
 
     result = evaluate(
         args.run_dir,
@@ -178,7 +178,7 @@ def add_latent_map(sub: Subparsers) -> None:
 
 def cmd_latent_map(args: argparse.Namespace) -> int:
     import melvae
-    from melvae.analysis import decoded_grid, latent_map
+    from melvae.evaluation.analysis import decoded_grid, latent_map
     from melvae.plots import save_grid_png
 
     model = melvae.load(args.run_dir, device=args.device)
@@ -234,7 +234,7 @@ def add_report(sub: Subparsers) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     import json
 
-    from melvae.report import build_report
+    from melvae.report.build import build_report
 
     metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
     index = build_report(

@@ -91,7 +91,7 @@ def add_preprocess(sub: Subparsers) -> None:
 
 
 def cmd_preprocess(args: argparse.Namespace) -> int:
-    from melvae.preprocess import preprocess
+    from melvae.data.preprocess import preprocess
 
     cfg = AudioConfig(
         sample_rate=args.sample_rate,
@@ -244,7 +244,7 @@ def add_train(sub: Subparsers) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from melvae.train import train
+    from melvae.training.train import train
 
     cfg = TrainConfig(
         epochs=args.epochs,
@@ -323,7 +323,7 @@ def add_synth(sub: Subparsers) -> None:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from melvae.synth import synthesize_dataset
+    from melvae.data.synth import synthesize_dataset
 
     styles = tuple(args.styles.split(",")) if args.styles else None
     kwargs = {"styles": styles} if styles else {}

@@ -1,0 +1,257 @@
+"""Audio folder -> dataset folder of fixed-length normalized log-mel segments.
+
+The dataset folder holds:
+
+    mels.npy            float16 (N, n_mels, frames), values in [0, 1]; open with mmap_mode="r"
+    manifest.csv        index, source (path relative to the audio folder), start_seconds, label,
+                        start_sample (at the dataset's rate)
+    audio_config.json   the AudioConfig, the dataset format version, the hop and audio folder
+    summary.json        files read and skipped (with the reason), segments, hours of audio
+
+Files are decoded in worker processes; segments are appended to a temporary file as they
+arrive and the folder's files are renamed into place only at the end, so an interrupted run
+never leaves a half-written dataset behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from melvae.audio.io import find_audio_files
+from melvae.config import DATASET_FORMAT_VERSION, FILES_PER_WORKER, AudioConfig, write_json
+from melvae.errors import MelvaeError
+from melvae.layout import AUDIO_CONFIG, MANIFEST, MELS, SUMMARY
+
+SILENT_FILE_PEAK = 1e-4  # -80 dBFS: a file whose peak stays below is skipped as silent
+SILENT_SEGMENT_RMS = 1e-3  # -60 dBFS: segments quieter than this are dropped
+BATCH = 16  # segments per log-mel batch in a worker (bounds its memory)
+
+
+@dataclass
+class FileResult:
+    source: str
+    label: str
+    mels: np.ndarray | None = None  # float16 (k, n_mels, frames)
+    starts: list[int] = field(default_factory=list)  # first sample of each segment
+    seconds: float = 0.0
+    silent_segments: int = 0
+    skipped: str | None = None  # the reason, when the file gave no segment
+
+
+@dataclass
+class Summary:
+    files_read: int = 0
+    files_skipped: dict[str, str] = field(default_factory=dict)  # source -> reason
+    segments: int = 0
+    silent_segments_dropped: int = 0
+    hours: float = 0.0
+    labels: dict[str, int] = field(default_factory=dict)  # label -> segments
+    seconds_taken: float = 0.0
+
+    def lines(self) -> list[str]:
+        out = [
+            f"files read: {self.files_read}, skipped: {len(self.files_skipped)}",
+            f"segments written: {self.segments} ({self.hours:.2f} h of audio read, "
+            f"{self.silent_segments_dropped} silent segments dropped)",
+        ]
+        reasons = Counter(r.split(":")[0] for r in self.files_skipped.values())
+        out += [f"  skipped, {reason}: {n}" for reason, n in sorted(reasons.items())]
+        if self.labels:
+            out.append("labels: " + ", ".join(f"{k} ({v})" for k, v in self.labels.items()))
+        return out
+
+
+def label_for(path: Path, root: Path) -> str:
+    """The name of the file's folder (``genres/disco/x.wav`` -> ``disco``); '' at the root."""
+    rel = path.relative_to(root)
+    return rel.parent.name if len(rel.parts) > 1 else ""
+
+
+def _segment_file(args: tuple[str, str, str, dict, int]) -> FileResult:
+    """Worker: decode one file and cut it into log-mel segments (runs in a subprocess)."""
+    import torch
+
+    from melvae.audio.features import log_mel
+    from melvae.audio.io import load_audio
+
+    path, source, label, cfg_dict, hop_samples = args
+    cfg = AudioConfig.from_dict(cfg_dict)
+    result = FileResult(source=source, label=label)
+    try:
+        wave = load_audio(path, cfg.sample_rate)
+    except MelvaeError as exc:
+        result.skipped = f"unreadable: {exc}"
+        return result
+    result.seconds = len(wave) / cfg.sample_rate
+    if not np.all(np.isfinite(wave)):
+        result.skipped = "unreadable: non-finite samples"
+        return result
+    if wave.size == 0 or float(np.max(np.abs(wave))) < SILENT_FILE_PEAK:
+        result.skipped = "silent"
+        return result
+    seg = cfg.segment_samples
+    if len(wave) < seg:
+        result.skipped = (
+            f"shorter than one segment: {result.seconds:.2f} s < {seg / cfg.sample_rate:.2f} s"
+        )
+        return result
+    starts = np.arange(0, len(wave) - seg + 1, hop_samples)
+    windows = np.lib.stride_tricks.sliding_window_view(wave, seg)  # a view: no copy
+    kept, mels = [], []
+    # In batches, so memory stays at BATCH segments whatever the file length and hop.
+    for i in range(0, len(starts), BATCH):
+        batch_starts = starts[i : i + BATCH]
+        frames = windows[batch_starts]
+        loud = np.sqrt(np.mean(np.square(frames), axis=1)) >= SILENT_SEGMENT_RMS
+        result.silent_segments += int((~loud).sum())
+        if loud.any():
+            with torch.no_grad():
+                mels.append(log_mel(torch.from_numpy(frames[loud]), cfg).numpy().astype(np.float16))
+            kept.extend(batch_starts[loud].tolist())
+    if not kept:
+        result.skipped = "silent"
+        return result
+    result.mels = np.concatenate(mels)
+    result.starts = kept
+    return result
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one process per core; intra-op threads would oversubscribe
+
+
+def preprocess(
+    audio_dir: Path | str,
+    out_dir: Path | str,
+    cfg: AudioConfig = AudioConfig(),
+    hop_seconds: float | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> Summary:
+    """Turn every audio file under ``audio_dir`` into segments in ``out_dir``.
+
+    hop_seconds: distance between segment starts (default: the segment length, no overlap).
+    workers: processes decoding files in parallel (default: all cores, at most one per
+        ``FILES_PER_WORKER`` files, see config.py). They are started with
+        "spawn" (fork is unsafe once torch has run threads), so a script calling this with
+        workers > 1 needs the usual ``if __name__ == "__main__":`` guard.
+    """
+    from melvae.progress import progress_bar
+
+    audio_dir, out_dir = Path(audio_dir), Path(out_dir)
+    if not audio_dir.is_dir():
+        raise MelvaeError(f"no such folder: {audio_dir}")
+    files = find_audio_files(audio_dir)
+    if not files:
+        raise MelvaeError(f"no audio files (wav, flac, ogg, mp3) under {audio_dir}")
+    hop_samples = (
+        cfg.segment_samples if hop_seconds is None else round(hop_seconds * cfg.sample_rate)
+    )
+    if hop_samples <= 0:
+        raise MelvaeError("hop_seconds must be positive")
+    if not workers:  # None (or 0): all cores, one per FILES_PER_WORKER files at most
+        workers = min(os.cpu_count() or 1, len(files) // FILES_PER_WORKER)
+    workers = max(1, min(workers, len(files)))
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    raw_path = out_dir / (MELS + ".partial")
+    jobs = [
+        (
+            str(f),
+            f.relative_to(audio_dir).as_posix(),
+            label_for(f, audio_dir),
+            cfg.to_dict(),
+            hop_samples,
+        )
+        for f in files
+    ]
+    summary, rows = Summary(), []
+    t0 = time.perf_counter()
+    try:
+        with open(raw_path, "wb") as raw:
+            if workers == 1:
+                _worker_init()
+                results = map(_segment_file, jobs)
+                pool = None
+            else:
+                import multiprocessing as mp
+
+                pool = ProcessPoolExecutor(
+                    workers, mp_context=mp.get_context("spawn"), initializer=_worker_init
+                )
+                results = pool.map(_segment_file, jobs, chunksize=1)
+            try:
+                bar = progress_bar(len(jobs), "preprocess", "file", progress, iterable=results)
+                for res in bar:
+                    summary.hours += res.seconds / 3600
+                    summary.silent_segments_dropped += res.silent_segments
+                    if res.skipped:
+                        summary.files_skipped[res.source] = res.skipped
+                        continue
+                    summary.files_read += 1
+                    res.mels.tofile(raw)
+                    for start in res.starts:
+                        rows.append(
+                            (
+                                len(rows),
+                                res.source,
+                                round(start / cfg.sample_rate, 4),
+                                res.label,
+                                start,
+                            )
+                        )
+                    bar.set_postfix(segments=len(rows))
+            finally:
+                if pool is not None:
+                    pool.shutdown(wait=True, cancel_futures=True)
+        if not rows:
+            raise MelvaeError(
+                f"no segment could be cut from {len(files)} file(s) under {audio_dir}: "
+                + "; ".join(sorted(set(summary.files_skipped.values())))[:500]
+            )
+        shape = (len(rows), cfg.n_mels, cfg.segment_frames)
+        _raw_to_npy(raw_path, out_dir / MELS, shape)
+    finally:
+        raw_path.unlink(missing_ok=True)
+
+    with open(out_dir / (MANIFEST + ".tmp"), "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["index", "source", "start_seconds", "label", "start_sample"])
+        writer.writerows(rows)
+    (out_dir / (MANIFEST + ".tmp")).replace(out_dir / MANIFEST)
+    write_json(
+        out_dir / AUDIO_CONFIG,
+        {
+            "format_version": DATASET_FORMAT_VERSION,
+            "audio_config": cfg.to_dict(),
+            "hop_seconds": hop_samples / cfg.sample_rate,
+            "audio_dir": str(audio_dir.resolve()),
+        },
+    )
+    summary.segments = len(rows)
+    summary.labels = dict(sorted(Counter(r[3] for r in rows if r[3]).items()))
+    summary.seconds_taken = time.perf_counter() - t0
+    write_json(out_dir / SUMMARY, summary.__dict__)
+    return summary
+
+
+def _raw_to_npy(raw_path: Path, npy_path: Path, shape: tuple[int, ...]) -> None:
+    """Prefix raw float16 data with an .npy header (streamed: never all in memory)."""
+    tmp = npy_path.with_name(npy_path.name + ".tmp")
+    with open(tmp, "wb") as out, open(raw_path, "rb") as raw:
+        np.lib.format.write_array_header_1_0(
+            out, {"descr": np.dtype(np.float16).str, "fortran_order": False, "shape": shape}
+        )
+        shutil.copyfileobj(raw, out, length=16 << 20)
+    tmp.replace(npy_path)

@@ -1,0 +1,166 @@
+"""Writing what the API makes to files other tools open: clips (WAV or FLAC, with a mel
+PNG each), interpolations, and long tracks streamed to disk in bounded memory with a JSON
+description (``track.json``) beside them.
+
+Functions of a loaded :class:`melvae.api.Melvae`; its ``write_*`` methods call these.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from melvae.config import (
+    AUDIO_FORMATS,
+    DEFAULT_ITERATIONS,
+    INTERPOLATION_FADE_SECONDS,
+    INTERPOLATION_STEPS,
+    AudioConfig,
+    jsonable,
+    write_json,
+)
+from melvae.errors import MelvaeError
+
+
+def write_clips(
+    model,
+    out_dir: Path | str,
+    mels: np.ndarray,
+    names: list[str],
+    n_iter: int = DEFAULT_ITERATIONS,
+    seed: int | None = 0,
+    fmt: str = AUDIO_FORMATS[0],
+) -> list[Path]:
+    """Invert mels (n, n_mels, frames) and write OUT_DIR/NAME.wav (or .flac) and a mel
+    PNG beside each; returns the audio paths."""
+    from melvae.audio.io import write_audio
+    from melvae.plots import save_mel_png
+
+    out_dir = Path(out_dir)
+    paths = []
+    for name, mel, wave in zip(names, mels, model.mel_to_audio(mels, n_iter, seed), strict=True):
+        path = write_audio(out_dir / f"{name}.{fmt}", wave, model.sample_rate)
+        save_mel_png(mel, model.audio, path.with_suffix(".png"), title=name)
+        paths.append(path)
+    return paths
+
+
+def write_interpolation(
+    model,
+    out_dir: Path | str,
+    a,
+    b,
+    steps: int = INTERPOLATION_STEPS,
+    fade_seconds: float = INTERPOLATION_FADE_SECONDS,
+    n_iter: int = DEFAULT_ITERATIONS,
+    seed: int | None = 0,
+    label_a: str | None = None,
+    label_b: str | None = None,
+) -> Path:
+    """Write OUT_DIR/step_NN.wav for each step and OUT_DIR/interpolation.wav, the steps
+    joined with crossfades; returns the joined file's path."""
+    from melvae.audio.io import write_audio
+
+    out_dir = Path(out_dir)
+    clips, joined, sr = model.interpolate(
+        a,
+        b,
+        steps,
+        fade_seconds=fade_seconds,
+        n_iter=n_iter,
+        seed=seed,
+        label_a=label_a,
+        label_b=label_b,
+    )
+    for i, clip in enumerate(clips):
+        write_audio(out_dir / f"step_{i:02d}.wav", clip, sr)
+    return write_audio(out_dir / "interpolation.wav", joined, sr)
+
+
+def write_longform(
+    model,
+    path: Path | str,
+    seconds: float,
+    start=None,
+    progress: bool = True,
+    settings: dict | None = None,
+    **kwargs,
+) -> dict:
+    """Stream a long track to ``path`` (.wav or .flac) in bounded memory, and its
+    description to ``path`` with a .json suffix; returns that description."""
+    import soundfile as sf
+
+    from melvae.progress import progress_bar
+
+    path = Path(path)
+    if path.suffix.lower() not in (".wav", ".flac"):
+        raise MelvaeError(f"{path}: the track must be a .wav or .flac file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+    stream = model.longform_stream(seconds, start, **kwargs)
+    head = next(stream)
+    plan = head["plan"]
+    unit = "window" if hasattr(plan, "describe") else "segment"  # a sequence model: windows
+    segments, clipped = [], 0
+    bar = progress_bar(len(plan.positions), "longform", unit, progress)
+    try:
+        subtype = "PCM_16" if path.suffix.lower() == ".wav" else None
+        with sf.SoundFile(partial, "w", model.sample_rate, 1, subtype=subtype) as fh:
+            for item in stream:
+                if isinstance(item, dict):
+                    segments.append(item)
+                    bar.update(1)
+                    continue
+                clipped += int((np.abs(item) > 1.0).sum())
+                fh.write(np.clip(item, -1.0, 1.0))
+        partial.replace(path)
+    finally:
+        bar.close()
+        partial.unlink(missing_ok=True)
+    info = _track_info(head, segments, model.audio)
+    info["clipped_samples"] = clipped
+    info["settings"] = {"seconds": seconds, **kwargs, **(settings or {})}
+    info = jsonable(info)  # paths and the like as strings
+    write_json(path.with_suffix(".json"), info)  # atomic, like every other JSON we write
+    return info
+
+
+def collect_longform(model, seconds: float, start=None, **kwargs) -> tuple[np.ndarray, dict]:
+    """A whole long track in memory: (audio (samples,), info as :func:`describe_track` gives
+    it, with the labels followed); the arguments as ``model.longform_stream``."""
+    blocks, segments = [], []
+    stream = model.longform_stream(seconds, start, **kwargs)
+    head = next(stream)
+    for item in stream:
+        (segments if isinstance(item, dict) else blocks).append(item)
+    return np.concatenate(blocks), _track_info(head, segments, model.audio)
+
+
+def _track_info(head: dict, segments: list[dict], cfg: AudioConfig) -> dict:
+    info = describe_track(head["plan"], segments, cfg)
+    if head.get("labels"):
+        info["labels"] = list(head["labels"])  # the label, or the schedule's, it followed
+    return info
+
+
+def describe_track(plan, segments: list[dict], cfg: AudioConfig) -> dict:
+    """The track.json content: segment records and join times (centre of each overlap)."""
+    if hasattr(plan, "describe"):  # a sequence model's track: no segments, no joins
+        return plan.describe(segments, cfg)
+    joins = []
+    for prev, nxt in zip(plan.positions[:-1], plan.positions[1:]):
+        overlap_end = prev + plan.used_frames
+        joins.append(round(plan.seconds((nxt + overlap_end) / 2, cfg), 4))
+    return {
+        "seconds": plan.total_samples / cfg.sample_rate,
+        "samples": plan.total_samples,
+        "sample_rate": cfg.sample_rate,
+        "segment_seconds": round(plan.seconds(plan.used_frames, cfg), 4),
+        "overlap_seconds": round(plan.seconds(plan.overlap_frames, cfg), 4),
+        "bar_seconds": None
+        if plan.bar_frames is None
+        else round(plan.seconds(plan.bar_frames, cfg), 6),
+        "segments": segments,
+        "joins": joins,
+    }

@@ -29,18 +29,18 @@ def make_checkpoint(path: str, kind: str = "vector") -> dict:
     import torch
 
     from melvae.config import SEQUENCE_CHANNELS, AudioConfig, ModelConfig, PriorConfig
+    from melvae.models import build_network
     from melvae.models.checkpoint import Checkpoint, save_checkpoint
-    from melvae.models.prior import LatentPrior
-    from melvae.models.vector import build_model
+    from melvae.models.priors import build_prior
 
     torch.manual_seed(0)
     prior = None
     if kind == "sequence":
         cfg = ModelConfig(kind="sequence", channels=SEQUENCE_CHANNELS)
-        prior = LatentPrior(PriorConfig(channels=cfg.latent_channels)).eval()
+        prior = build_prior(PriorConfig(channels=cfg.latent_channels)).eval()
     else:
         cfg = ModelConfig()
-    model = build_model(cfg).eval()
+    model = build_network(cfg).eval()
     save_checkpoint(path, Checkpoint(model=model, audio=AudioConfig(), labels=[], prior=prior))
     return {}
 
@@ -66,23 +66,21 @@ def longform_run(
 
     import melvae
     import melvae.audio.inversion as inversion
-    import melvae.generation.longform as longform
 
-    if init != "random":  # the API does not pass an init through: set it where it is used
-        longform.StreamingInverter = functools.partial(inversion.StreamingInverter, init=init)
-    model = melvae.load(ckpt)
     if warmup:
-        model.write_longform(out, 15.0, progress=False, seed=1, n_iter=2)
+        melvae.load(ckpt, n_iter=2).write_longform(out, 15.0, progress=False, seed=1)
+    model = melvae.load(ckpt, n_iter=n_iter, init=init)
     rss_before = current_rss_mib()
     parts: dict[str, float] = defaultdict(float)
-    model.model.decode = _timer(parts, "decode", model.model.decode)
-    longform.mel_power_to_linear_power = _timer(
-        parts, "mel -> linear", longform.mel_power_to_linear_power
+    net = model.core.network
+    net.decode = _timer(parts, "decode", net.decode)
+    inversion.mel_power_to_linear_power = _timer(
+        parts, "mel -> linear", inversion.mel_power_to_linear_power
     )
     inversion.griffin_lim = _timer(parts, "griffin-lim", inversion.griffin_lim)
     inversion.pghi_phase = _timer(parts, "pghi", inversion.pghi_phase)
     t0 = time.perf_counter()
-    info = model.write_longform(out, seconds, progress=False, seed=0, n_iter=n_iter)
+    info = model.write_longform(out, seconds, progress=False, seed=0)
     wall = time.perf_counter() - t0
     parts = dict(parts)
     # griffin_lim's own time excludes the PGHI it calls (init_phase is passed in by the
@@ -106,8 +104,8 @@ def generate_run(ckpt: str, n: int, repeats: int) -> dict:
     """In a fresh process: Melvae.generate(n) at default settings, after a warm-up."""
     import melvae
 
+    melvae.load(ckpt, n_iter=2).generate(2, seed=1)
     model = melvae.load(ckpt)
-    model.generate(2, seed=1, n_iter=2)
     walls, decode = [], []
     for r in range(repeats):
         t0 = time.perf_counter()

@@ -24,7 +24,7 @@ import torch
 
 from melvae.config import SEQUENCE_CHANNELS, ModelConfig
 from melvae.data.dataset import MelDataset
-from melvae.models.vector import build_model
+from melvae.models import build_network
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         cfg = ModelConfig(n_mels=n_mels, n_frames=frames)
-    model = build_model(cfg)
+    model = build_network(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     gen = torch.Generator().manual_seed(a.seed)
     t0, step, seen = time.perf_counter(), 0, 0

@@ -55,10 +55,10 @@ def _throughput(model_cfg, crop_frames: int = 0, batch: int = 16, repeats: int =
     """Training segments per second of a model shape: forward, backward and an Adam step on
     a batch of whole segments (or of ``crop_frames`` windows), median of ``repeats`` after a
     warm-up, on random input (speed does not depend on the data)."""
-    from melvae.models.vector import build_model
+    from melvae.models import build_network
 
     torch.manual_seed(0)
-    model = build_model(model_cfg).train()
+    model = build_network(model_cfg).train()
     opt = torch.optim.Adam(model.parameters())
     frames = crop_frames or model_cfg.n_frames
     mel = torch.rand(batch, model_cfg.n_mels, frames)
@@ -122,11 +122,13 @@ def run_kind(kind: str, train_dir: Path, test_dir: Path, start: Path, out: Path,
         facts["epochs"] = len(list(csv.DictReader(fh)))
     facts["train_segments_per_second"] = round(_segments_per_second(run, len(train_idx)), 1)
     model = melvae.load(run, device=args.device)
-    facts["weights"] = sum(p.numel() for p in model.model.parameters())
-    facts["whole_segments_per_second"] = round(_throughput(model.model.cfg), 1)
+    facts["weights"] = model.n_weights
+    facts["whole_segments_per_second"] = round(_throughput(model.core.network.cfg), 1)
     if kind == "sequence" and cfg.crop_frames:
         facts["crop_frames"] = cfg.crop_frames
-        facts["crop_windows_per_second"] = round(_throughput(model.model.cfg, cfg.crop_frames), 1)
+        facts["crop_windows_per_second"] = round(
+            _throughput(model.core.network.cfg, cfg.crop_frames), 1
+        )
     facts.update({k: v for k, v in model.info.items() if k.startswith("prior_")})
 
     track = out / f"longform_{kind}.wav"

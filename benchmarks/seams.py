@@ -20,9 +20,8 @@ import torch
 
 import melvae
 from melvae.evaluation.rhythm import seam_score
+from melvae.generation.joins import latent_walk, plan_segments
 from melvae.generation.latents import crossfade_concat
-from melvae.generation.longform import latent_walk, plan_segments
-from melvae.generation.outputs import describe_track
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -34,22 +33,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--iterations", type=int, default=64)
     args = parser.parse_args(argv)
 
-    model = melvae.load(args.run_dir, device="cpu")
+    model = melvae.load(args.run_dir, device="cpu", n_iter=args.iterations)
     cfg = model.audio
-    track, sr, info = model.longform(
-        args.seconds, start=args.start, seed=args.seed, n_iter=args.iterations
-    )
+    track, sr, info = model.longform(args.seconds, start=args.start, seed=args.seed)
     ours = seam_score(track, cfg, info["joins"])
 
     # The same walk, segment by segment.
     plan = plan_segments(args.seconds, cfg)
-    if args.start:
-        z0 = torch.from_numpy(model.latent_of(args.start, where="first"))
-    else:
-        z0 = torch.from_numpy(model.sample_latents(1, seed=args.seed)[0])
-    walk = latent_walk(z0, len(plan.positions), seed=args.seed)
+    first = model.encode(args.start) if args.start else model.sample_latents(1, seed=args.seed)
+    z0 = first[0]
+    walk = latent_walk(torch.from_numpy(z0), len(plan.positions), seed=args.seed)
     z = torch.stack([p.z for p in walk])
-    pieces = model.mel_to_audio(model.decode(z.numpy()), n_iter=args.iterations, seed=args.seed)
+    pieces = model.mel_to_audio(model.decode(z.numpy()), seed=args.seed)
     hop = cfg.hop_length
     step = (plan.positions[1] - plan.positions[0]) * hop if len(plan.positions) > 1 else 0
     overlap = plan.used_frames * hop - step
@@ -68,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     ]
     print(
         f"seam score over {len(info['joins'])} joins of a {args.seconds:g} s walk "
-        f"({describe_track(plan, [], cfg)['overlap_seconds']} s overlaps); 1.0 = seamless"
+        f"({plan.describe([], cfg)['overlap_seconds']} s overlaps); 1.0 = seamless"
     )
     for name, score in rows:
         print(f"  {name:42s} {score:6.2f}")

@@ -14,6 +14,11 @@ from tests.conftest import TINY_AUDIO, TINY_CHANNELS, tone_track
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+def _loaded(run, n_iter: int = 4):
+    """The run's model with a short Griffin-Lim (fast tests)."""
+    return melvae.load(run, device="cpu", n_iter=n_iter)
+
+
 def png_size(path) -> tuple[int, int]:
     """(width, height) of a PNG file, after checking its signature and IHDR chunk."""
     head = path.read_bytes()[:24]
@@ -44,7 +49,7 @@ def test_reconstruct_audio_file(tiny_run, tmp_path):
     # 2.5 s at another rate: resampled to the model's 8 kHz, two whole 1 s segments.
     clip = tmp_path / "clip.wav"
     sf.write(clip, tone_track(2.5, 16000, 220.0, np.random.default_rng(0)), 16000)
-    records = analysis.reconstruct(tiny_run, clip, tmp_path / "out", n_iter=8)
+    records = analysis.reconstruct(_loaded(tiny_run, 8), clip, tmp_path / "out")
     assert [r["index"] for r in records] == [0, 1]
     assert [r["start_seconds"] for r in records] == [0.0, 1.0]
     for r in records:
@@ -61,12 +66,12 @@ def test_reconstruct_audio_file(tiny_run, tmp_path):
     resampled = load_audio(clip, TINY_AUDIO.sample_rate)
     seg = TINY_AUDIO.segment_samples
     assert np.allclose(sf.read(records[1]["original"])[0], resampled[seg : 2 * seg], atol=1e-3)
-    assert len(analysis.reconstruct(tiny_run, clip, tmp_path / "one", max_items=1, n_iter=2)) == 1
+    assert len(analysis.reconstruct(_loaded(tiny_run, 2), clip, tmp_path / "one", max_items=1)) == 1
 
 
 def test_reconstruct_dataset(tiny_run, tiny_data, tmp_path):
-    model = melvae.load(tiny_run)
-    records = analysis.reconstruct(model, tiny_data, tmp_path / "even", max_items=3, n_iter=4)
+    model = melvae.load(tiny_run, n_iter=4)
+    records = analysis.reconstruct(model, tiny_data, tmp_path / "even", max_items=3)
     assert [r["segment"] for r in records] == [0, 20, 41]  # evenly spaced over 42 segments
     for r in records:
         assert r["original"].endswith("_original_inverted.wav")
@@ -79,7 +84,7 @@ def test_reconstruct_dataset(tiny_run, tiny_data, tmp_path):
     val = analysis.validation_indices(tiny_run)
     assert val and len(val) < 42
     records = analysis.reconstruct(
-        tiny_run, tiny_data, tmp_path / "val", max_items=2, n_iter=2, pick="validation"
+        tiny_run, tiny_data, tmp_path / "val", max_items=2, pick="validation"
     )
     assert len(records) == 2 and {r["segment"] for r in records} <= set(val)
     with pytest.raises(MelvaeError, match="run folder"):
@@ -97,7 +102,7 @@ def test_reconstruct_dataset_inverts_each_pair_from_one_phase(
     from melvae.api import Melvae
 
     monkeypatch.setattr(Melvae, "reconstruct_mels", lambda self, mels, label=None: mels.copy())
-    records = analysis.reconstruct(tiny_run, tiny_data, tmp_path, max_items=3, n_iter=2, seed=5)
+    records = analysis.reconstruct(_loaded(tiny_run, 2), tiny_data, tmp_path, max_items=3, seed=5)
     for r in records:
         original, _ = sf.read(r["original"])
         reconstruction, _ = sf.read(r["reconstruction"])

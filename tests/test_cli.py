@@ -353,11 +353,12 @@ def _expected_defaults() -> dict[str, dict]:
         "seed": c.DEFAULT_SEED,
         "device": c.DEFAULT_DEVICE,
         "iterations": c.DEFAULT_ITERATIONS,
+        "inverter": c.DEFAULT_INVERTER,
     }
     train_fields = [
         "epochs", "max_minutes", "batch_size", "lr", "beta", "kl_warmup_epochs", "free_bits",
         "grad_clip", "val_fraction", "seed", "num_workers", "schedule", "conditional", "devices",
-        "strategy", "prior_fraction", "prior_epochs",
+        "strategy", "prior_fraction", "prior_epochs", "prior",
     ]  # fmt: skip
     return {
         "preprocess": {
@@ -461,12 +462,13 @@ def test_every_default_comes_from_config(command):
 
 def test_help_prints_the_defaults():
     """Help texts show the values the options take (argparse's %(default)s), not a copy."""
-    from melvae.config import EVAL_MAX_SEGMENTS, KIND_BETA, SEQUENCE_CHANNELS, TrainConfig, default
+    from melvae import registry
+    from melvae.config import EVAL_MAX_SEGMENTS, SEQUENCE_CHANNELS, TrainConfig, default
 
     sub = next(a for a in build_parser()._actions if a.dest == "command").choices
     text = " ".join(sub["train"].format_help().split())  # one line: no wrapping
     assert f"training epochs (default: {default(TrainConfig, 'epochs')})" in text
-    assert f"{KIND_BETA['sequence']:g} for the sequence kind" in text
+    assert f"{registry.KINDS.get('sequence').beta:g} for sequence" in text
     assert ",".join(map(str, SEQUENCE_CHANNELS)) + " for the sequence kind" in text
     text = " ".join(sub["evaluate"].format_help().split())
     assert f"at most this many (default: {EVAL_MAX_SEGMENTS})" in text
@@ -483,7 +485,8 @@ def test_library_functions_default_to_the_cli_defaults():
     from melvae.config import AudioConfig, ModelConfig, default
     from melvae.data import synth
     from melvae.evaluation import analysis, evaluate
-    from melvae.generation import longform, outputs
+    from melvae.generation import joins, outputs
+    from melvae.kinds.base import TrackRequest
     from melvae.report import build as report
     from melvae.training import train
 
@@ -493,13 +496,13 @@ def test_library_functions_default_to_the_cli_defaults():
         (Melvae.interpolate_mels, "steps", c.INTERPOLATION_STEPS),
         (Melvae.interpolate, "steps", c.INTERPOLATION_STEPS),
         (Melvae.interpolate, "fade_seconds", c.INTERPOLATION_FADE_SECONDS),
-        (Melvae.longform_stream, "temperature", c.DEFAULT_TEMPERATURE),
-        (Melvae.longform_stream, "steps_per_target", c.STEPS_PER_TARGET),
+        (TrackRequest, "temperature", c.DEFAULT_TEMPERATURE),
+        (TrackRequest, "steps_per_target", c.STEPS_PER_TARGET),
         (outputs.write_clips, "fmt", c.AUDIO_FORMATS[0]),
         (outputs.write_interpolation, "steps", c.INTERPOLATION_STEPS),
         (outputs.write_interpolation, "fade_seconds", c.INTERPOLATION_FADE_SECONDS),
-        (longform.latent_walk, "steps_per_target", c.STEPS_PER_TARGET),
-        (longform.latent_walk, "temperature", c.DEFAULT_TEMPERATURE),
+        (joins.latent_walk, "steps_per_target", c.STEPS_PER_TARGET),
+        (joins.latent_walk, "temperature", c.DEFAULT_TEMPERATURE),
         (analysis.reconstruct, "max_items", c.RECONSTRUCT_SEGMENTS),
         (analysis.latent_map, "max_points", c.MAP_MAX_POINTS),
         (analysis.decoded_grid, "n", c.MAP_GRID),

@@ -22,12 +22,12 @@ FAST = ["--iterations", "4", "--device", "cpu"]
 
 @pytest.fixture(scope="module")
 def vec(tiny_cond_run):
-    return melvae.load(tiny_cond_run, device="cpu")
+    return melvae.load(tiny_cond_run, device="cpu", n_iter=4)
 
 
 @pytest.fixture(scope="module")
 def seq(tiny_cond_seq_run):
-    return melvae.load(tiny_cond_seq_run, device="cpu")
+    return melvae.load(tiny_cond_seq_run, device="cpu", n_iter=4)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_checkpoint_stores_each_labels_training_segments(tiny_cond_run, tiny_dat
 
 def test_draw_labels_follows_the_proportions_seeded(tiny_cond_run):
     model = melvae.load(tiny_cond_run, device="cpu")  # its own: the counts are changed
-    model.ckpt.label_counts = [30, 10]  # "high" three times as common as "low"
+    model.core.label_counts = [30, 10]  # "high" three times as common as "low"
     assert model.label_weights() == pytest.approx([0.75, 0.25])
     drawn = model.draw_labels(4001, seed=3)
     assert abs(drawn.count("high") - 0.75 * 4001) <= 1  # systematic: floor or ceil
@@ -63,7 +63,7 @@ def test_draw_labels_follows_the_proportions_seeded(tiny_cond_run):
     assert drawn != model.draw_labels(4001, seed=4)  # another order
     ones = [model.draw_labels(1, seed=s)[0] for s in range(400)]
     assert 0.65 < ones.count("high") / 400 < 0.85
-    model.ckpt.label_counts = None  # a checkpoint from before the counts: uniform
+    model.core.label_counts = None  # a checkpoint from before the counts: uniform
     assert model.label_weights() == pytest.approx([0.5, 0.5])
 
 
@@ -75,7 +75,7 @@ def test_generate_without_a_label_draws_and_names_labels(vec, tiny_cond_run, tmp
     assert mels.shape == (4, 32, 126) and labels == vec.draw_labels(4, seed=1)
     for i, label in enumerate(labels):  # each clip is its latent decoded under its label
         assert np.allclose(mels[i], vec.generate_mels(4, label=label, seed=1)[i], atol=1e-6)
-    audio, _ = vec.generate(2, seed=1, n_iter=4)
+    audio, _ = vec.generate(2, seed=1)
     assert audio.shape == (2, TINY_AUDIO.segment_samples)
     assert main(["generate", str(tiny_cond_run), "-n", "4", "-o", str(tmp_path), "--seed", "1"]
                 + FAST) == 0  # fmt: skip
@@ -128,7 +128,7 @@ def test_a_clip_keeps_its_label_along_the_path(kind, vec, seq, tiny_data):
         model.interpolate_mels(a, b, steps=3, label_a=best, label_b="high"),
     )
     if kind == "vector":
-        assert model.endpoint(a)[2] == f"audio (label {best})"
+        assert model.endpoint(a).description == f"audio (label {best})"
 
 
 # -- longform ----------------------------------------------------------------------------------
@@ -138,14 +138,14 @@ def test_a_clip_keeps_its_label_along_the_path(kind, vec, seq, tiny_data):
 def test_longform_without_a_label_and_with_a_schedule(kind, vec, seq, clip_file):
     model = vec if kind == "vector" else seq
     sr = model.sample_rate
-    track, _, info = model.longform(3.0, seed=5, n_iter=4)
+    track, _, info = model.longform(3.0, seed=5)
     assert track.shape == (3 * sr,) and info["labels"] == model.draw_labels(1, seed=5)
     start = clip_segment(model, clip_file, None, "first")
-    track, _, info = model.longform(3.0, start=clip_file, seed=5, n_iter=4)
+    track, _, info = model.longform(3.0, start=clip_file, seed=5)
     assert track.shape == (3 * sr,) and info["labels"] == [model.fitting_label(start)]
-    steered, _, info = model.longform(3.0, labels=["low", "high"], seed=5, n_iter=4)
+    steered, _, info = model.longform(3.0, labels=["low", "high"], seed=5)
     assert steered.shape == (3 * sr,) and info["labels"] == ["low", "high"]
-    held, _, _ = model.longform(3.0, label="low", seed=5, n_iter=4)
+    held, _, _ = model.longform(3.0, label="low", seed=5)
     assert not np.allclose(steered, held)  # the conditioning moved
     with pytest.raises(MelvaeError, match="unknown label"):
         model.longform(3.0, labels=["low", "jazz"])
@@ -172,8 +172,8 @@ def test_reconstructing_a_file_on_a_conditional_model_needs_a_label(
 
     audio_file = next((tiny_data.parent / "audio" / "low").glob("*.wav"))
     with pytest.raises(MelvaeError, match="this model is conditional: name a label"):
-        analysis.reconstruct(tiny_cond_run, audio_file, tmp_path / "r", max_items=1, n_iter=2)
+        analysis.reconstruct(tiny_cond_run, audio_file, tmp_path / "r", max_items=1)
     records = analysis.reconstruct(
-        tiny_cond_run, audio_file, tmp_path / "r", max_items=1, n_iter=2, label="low"
+        tiny_cond_run, audio_file, tmp_path / "r", max_items=1, label="low"
     )
     assert records[0]["label"] == "low"

@@ -25,7 +25,7 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
         train_kwargs={"batch_size": 8},
         eval_segments=4,
         progress=False,
-        n_iter=4,
+        inverter_options={"n_iter": 4},
     )
     out = capsys.readouterr().out
     assert "7/7" in out and "open it in a browser" in out

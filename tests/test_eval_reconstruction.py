@@ -35,13 +35,13 @@ def test_interface_posterior_and_magnitude(tiny_run, held_out):
 
 
 def test_invert_is_batched_and_seeded_per_batch(tiny_run, held_out):
-    model = melvae.load(tiny_run, device="cpu")
+    model = melvae.load(tiny_run, device="cpu", n_iter=2)
     mels = held_out[0][:5]
-    audio = invert(model, mels, n_iter=2, seed=3, batch_size=2)
+    audio = invert(model, mels, seed=3, batch_size=2)
     assert audio.shape == (5, model.audio.segment_samples)
-    np.testing.assert_array_equal(audio, invert(model, mels, n_iter=2, seed=3, batch_size=2))
+    np.testing.assert_array_equal(audio, invert(model, mels, seed=3, batch_size=2))
     # Batch k is the interface's own inversion of those mels, seeded seed + k.
-    np.testing.assert_array_equal(audio[2:4], model.mel_to_audio(mels[2:4], n_iter=2, seed=4))
+    np.testing.assert_array_equal(audio[2:4], model.mel_to_audio(mels[2:4], seed=4))
 
 
 @pytest.mark.parametrize("run_fixture", ["tiny_run", "tiny_seq_run"])
@@ -57,7 +57,7 @@ def test_latent_section_reads_either_kind(run_fixture, held_out, request):
     kl = kl.sum(-1) if model.kind == "sequence" else kl
     np.testing.assert_allclose(section["kl_per_dim"], kl.numpy(), atol=1e-4)
     if model.kind == "sequence":
-        assert section["latent_frames"] == model.model.latent_frames(mels.shape[-1]) > 1
+        assert section["latent_frames"] == model.core.network.latent_frames(mels.shape[-1]) > 1
     else:
         assert "latent_frames" not in section
     assert 0.0 <= section["knn_accuracy"] <= 1.0

@@ -18,6 +18,11 @@ from melvae.evaluation.evaluate import evaluate
 SECTIONS = ("settings", "reconstruction", "latent", "generation", "longform")
 
 
+def _loaded(run, n_iter: int = 4):
+    """The run's model with a short Griffin-Lim (fast tests)."""
+    return melvae.load(run, device="cpu", n_iter=n_iter)
+
+
 def _numbers(section: dict):
     for value in section.values():
         if isinstance(value, list):
@@ -32,7 +37,7 @@ def track(tiny_run, tmp_path_factory):
     import melvae
 
     path = tmp_path_factory.mktemp("longform") / "track.wav"
-    melvae.load(tiny_run, device="cpu").write_longform(path, 6.0, progress=False, n_iter=8)
+    melvae.load(tiny_run, device="cpu", n_iter=8).write_longform(path, 6.0, progress=False)
     return path
 
 
@@ -44,7 +49,7 @@ def result(tiny_run, tiny_data, track):
         tiny_data,
         longform=track,
         audio_dir=tiny_data.parent / "audio",
-        n_iter=16,
+        model=melvae.load(tiny_run, device="cpu", n_iter=16),
         max_segments=12,
         device="cpu",
         progress=False,
@@ -85,7 +90,8 @@ def test_phase_only_baseline_beats_the_model(result):
 
 
 def test_other_split_is_deterministic_and_finds_the_recorded_audio(tiny_run, tiny_data):
-    kwargs = {"split": "all", "n_iter": 4, "max_segments": 6, "progress": False, "seed": 3}
+    model = melvae.load(tiny_run, device="cpu", n_iter=4)
+    kwargs = {"split": "all", "model": model, "max_segments": 6, "progress": False, "seed": 3}
     first = evaluate(tiny_run, None, **kwargs)  # the dataset recorded in the run
     # preprocess recorded the audio folder, which still exists: measured against the original.
     assert first["reconstruction"]["reference"] == "original audio"
@@ -102,7 +108,9 @@ def test_without_the_audio_folder_measures_against_the_true_mel(tiny_run, tiny_d
     meta = json.loads((moved / "audio_config.json").read_text())
     meta["audio_dir"] = str(tmp_path / "gone")
     (moved / "audio_config.json").write_text(json.dumps(meta))
-    result = evaluate(tiny_run, moved, split="all", n_iter=4, max_segments=4, progress=False)
+    result = evaluate(
+        tiny_run, moved, split="all", max_segments=4, progress=False, model=_loaded(tiny_run)
+    )
     assert result["reconstruction"]["reference"].startswith("magnitude of the true mel")
 
 
@@ -120,7 +128,14 @@ def test_refuses_bad_input(tiny_run, tiny_data, tmp_path):
         noise = 0.1 * np.random.default_rng(0).standard_normal(4 * 8000)
         sf.write(dest, noise.astype(np.float32), 8000)
     with pytest.raises(MelvaeError, match="does not hold the audio"):
-        evaluate(tiny_run, tiny_data, audio_dir=other, max_segments=2, n_iter=1, progress=False)
+        evaluate(
+            tiny_run,
+            tiny_data,
+            audio_dir=other,
+            max_segments=2,
+            progress=False,
+            model=_loaded(tiny_run, 1),
+        )
 
 
 def test_evaluate_imports_no_training_code():

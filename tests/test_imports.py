@@ -57,8 +57,9 @@ def test_no_module_imports_one_that_imports_it_back():
 
 def test_bottom_modules_import_no_torch():
     graph = _imports()
+    bottom = {"melvae.config", "melvae.errors", "melvae.version", "melvae.registry"}
     for module in ("melvae.config", "melvae.layout", "melvae.errors", "melvae.version"):
-        assert not graph[module] - {"melvae.config", "melvae.errors", "melvae.version"}, module
+        assert not graph[module] - bottom, module
         assert "import torch" not in (PACKAGE / (module.split(".")[1] + ".py")).read_text()
 
 
@@ -71,3 +72,34 @@ def test_inference_modules_do_not_import_training():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+# From the bottom up: a module may import its own layer and those below it, never one above.
+LAYERS = (
+    ("melvae.errors", "melvae.version", "melvae.registry", "melvae.config", "melvae.layout",
+     "melvae.progress", "melvae.plots"),
+    ("melvae.audio",),
+    ("melvae.data",),
+    ("melvae.models",),
+    ("melvae.generation",),
+    ("melvae.kinds",),
+    ("melvae.api", "melvae"),
+    ("melvae.evaluation",),
+    ("melvae.report",),
+    ("melvae.training",),
+    ("melvae.demo", "melvae.cli"),
+)  # fmt: skip
+
+
+def _layer(module: str) -> int:
+    for i, names in enumerate(LAYERS):
+        if any(module == n or module.startswith(n + ".") and n != "melvae" for n in names):
+            return i
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS")
+
+
+def test_no_package_imports_one_above_it():
+    upward = [
+        f"{a} -> {b}" for a, deps in _imports().items() for b in deps if _layer(b) > _layer(a)
+    ]
+    assert not upward, upward

@@ -3,10 +3,11 @@ import pytest
 import torch
 
 from melvae.audio.inversion import mel_to_audio
+from melvae.audio.inverters import GriffinLim
 from melvae.config import AudioConfig
 from melvae.errors import MelvaeError
 from melvae.evaluation.rhythm import seam_score
-from melvae.generation.longform import latent_walk, plan_segments, render_longform
+from melvae.generation.joins import latent_walk, plan_segments, render_segments
 
 from .conftest import TINY_AUDIO
 
@@ -67,14 +68,17 @@ def _smooth_decoder(cfg):
     return decode
 
 
+def _stream(plan, n_iter: int):
+    """Griffin-Lim's stream for a planned track, in short chunks (chunk joins get tested)."""
+    return GriffinLim(CFG, n_iter=n_iter).stream(plan.total_samples, seed=0, chunk_frames=256)
+
+
 @pytest.mark.parametrize("seconds,bpm", [(13.3, None), (20.0, 120.0)])
 def test_render_exact_length_and_segment_records(seconds, bpm):
     plan = plan_segments(seconds, CFG, bpm=bpm)
     walk = latent_walk(torch.zeros(3), len(plan.positions), seed=1)
     items = list(
-        render_longform(
-            _smooth_decoder(CFG), CFG, plan, walk, n_iter=8, chunk_frames=256, batch_size=3
-        )
+        render_segments(_smooth_decoder(CFG), CFG, plan, walk, _stream(plan, 8), batch_size=3)
     )
     audio = np.concatenate([x for x in items if isinstance(x, np.ndarray)])
     records = [x for x in items if isinstance(x, dict)]
@@ -90,7 +94,7 @@ def test_joined_track_has_no_seams_where_butt_joins_do():
     plan = plan_segments(24.0, cfg)
     decode = _smooth_decoder(cfg)
     walk = list(latent_walk(torch.zeros(3), len(plan.positions), steps_per_target=2, seed=3))
-    items = render_longform(decode, cfg, plan, iter(walk), n_iter=16, chunk_frames=256)
+    items = render_segments(decode, cfg, plan, iter(walk), _stream(plan, 16))
     track = np.concatenate([x for x in items if isinstance(x, np.ndarray)])
     joins = [
         (b + a + plan.used_frames) / 2 * cfg.hop_length / cfg.sample_rate

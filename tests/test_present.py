@@ -17,12 +17,13 @@ def result(tiny_run, tiny_data, tmp_path_factory):
     from melvae.evaluation.evaluate import evaluate
 
     track = tmp_path_factory.mktemp("present") / "track.wav"
-    melvae.load(tiny_run, device="cpu").write_longform(track, 6.0, progress=False, n_iter=4)
+    model = melvae.load(tiny_run, device="cpu", n_iter=4)
+    model.write_longform(track, 6.0, progress=False)
     return evaluate(
         tiny_run,
         tiny_data,
         longform=track,
-        n_iter=4,
+        model=model,
         max_segments=4,
         device="cpu",
         progress=False,

@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import soundfile as sf
 
+import melvae
 from melvae.config import TrainConfig
 from melvae.report.build import build_report
 from melvae.report.present import format_value
@@ -48,7 +49,7 @@ def report(tiny_data, tmp_path_factory) -> Path:
         metrics=METRICS,
         n_generate=2,
         grid=GRID,
-        n_iter=4,
+        model=melvae.load(root / "run", device="cpu", n_iter=4),
         n_reconstruct=2,
     )
     assert index == root / "report" / "index.html"

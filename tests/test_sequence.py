@@ -14,9 +14,9 @@ import melvae
 from melvae.cli import main
 from melvae.config import ModelConfig, PriorConfig
 from melvae.errors import MelvaeError
-from melvae.generation.longform import schedule
+from melvae.generation.latents import schedule
 from melvae.models.checkpoint import load_checkpoint
-from melvae.models.prior import LatentPrior
+from melvae.models.priors.gru import GRUPrior
 from melvae.models.sequence import SeqVAE, decode_windows
 
 from .conftest import TINY_AUDIO, TINY_CHANNELS
@@ -93,7 +93,7 @@ def _patterned(n: int, steps: int, channels: int = 3, seed: int = 0) -> torch.Te
 
 def test_prior_nll_falls_with_training_and_beats_an_iid_gaussian():
     torch.manual_seed(0)
-    prior = LatentPrior(PriorConfig(channels=3, hidden=32, layers=1, mixtures=2))
+    prior = GRUPrior(PriorConfig(channels=3, hidden=32, layers=1, mixtures=2))
     z = _patterned(32, 40)
     prior.set_statistics(z.transpose(1, 2).reshape(-1, 3))
     opt = torch.optim.Adam(prior.parameters(), lr=1e-2)
@@ -111,7 +111,7 @@ def test_prior_nll_falls_with_training_and_beats_an_iid_gaussian():
 
 
 def test_prior_samples_are_seeded_and_temperature_zero_is_deterministic():
-    prior = LatentPrior(PriorConfig(channels=3, hidden=16, layers=1, n_labels=2)).eval()
+    prior = GRUPrior(PriorConfig(channels=3, hidden=16, layers=1, n_labels=2)).eval()
     labels = torch.tensor([0, 1])
     a = prior.sample(2, 12, seed=5, labels=labels)
     assert a.shape == (2, 3, 12) and torch.isfinite(a).all()
@@ -122,7 +122,7 @@ def test_prior_samples_are_seeded_and_temperature_zero_is_deterministic():
 
 
 def test_warm_state_continues_a_given_start():
-    prior = LatentPrior(PriorConfig(channels=3, hidden=16, layers=1)).eval()
+    prior = GRUPrior(PriorConfig(channels=3, hidden=16, layers=1)).eval()
     start = _patterned(1, 20)
     state = prior.warm(start)
     assert torch.allclose(state.last, prior._norm(start[:, :, -1]))
@@ -141,7 +141,7 @@ def test_schedule_moves_linearly_through_its_values():
 
 def test_training_writes_a_prior_into_best_checkpoint(tiny_seq_run):
     ckpt = load_checkpoint(tiny_seq_run)
-    assert ckpt.model.kind == "sequence"
+    assert ckpt.model.cfg.kind == "sequence"
     assert ckpt.prior is not None and ckpt.prior.cfg.n_labels == 2
     assert ckpt.info["prior_epochs"] >= 1
     assert np.isfinite(ckpt.info["prior_train_nll"])
@@ -210,14 +210,18 @@ def test_cli_trains_and_uses_a_sequence_model(tiny_data, tmp_path):
 
 
 def test_a_short_start_is_not_padded_with_silence(tiny_seq_run):
-    from melvae.generation import sequence_ops
+    from melvae.generation.core import Core
+    from melvae.kinds.sequence import SequenceKind
 
     model = melvae.load(tiny_seq_run, device="cpu")
+    kind = SequenceKind(model.core)
     clip = np.sin(2 * np.pi * 330 * np.arange(4000) / 8000).astype(np.float32)  # 0.5 s
-    z0, _ = sequence_ops.start_sequence(model, clip, 8000, None)
+    z0, _ = kind.start_sequence(clip, 8000, None)
     frames = 4000 // TINY_AUDIO.hop_length + 1
-    assert z0.shape == (4, model.model.latent_frames(frames))
-    assert z0.shape[-1] < model.model.latent_frames(TINY_AUDIO.segment_frames)
+    net = model.core.network
+    assert isinstance(model.core, Core)
+    assert z0.shape == (4, net.latent_frames(frames))
+    assert z0.shape[-1] < net.latent_frames(TINY_AUDIO.segment_frames)
 
 
 def test_prior_windows_cover_each_track_to_its_end():

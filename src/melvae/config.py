@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from melvae import registry
 from melvae.errors import MelvaeError
 
 # Bumped whenever the layout of a dataset folder or a checkpoint changes incompatibly.
@@ -133,13 +134,11 @@ def segment_samples_for(
     return int(round(seconds * sample_rate))
 
 
-MODEL_KINDS = ("sequence", "vector")
 DEFAULT_KIND = "sequence"  # what `melvae train` builds unless told otherwise (README: real music)
+DEFAULT_PRIOR = "gru"  # the sequence kind's prior unless told otherwise
+DEFAULT_INVERTER = "griffin-lim"  # the mel-to-audio stage unless told otherwise
 LATENT_RATES = (1, 2, 4, 8)  # sequence kind: mel frames per latent frame (strided 1-D convs)
 SCHEDULES = ("cosine", "plateau")  # learning-rate schedules of TrainConfig.schedule
-# The KL weight (beta) of each kind, against the summed squared error; measured on real
-# music (README, "Music with rhythm"): the vector kind's 1.0 is the reference design's.
-KIND_BETA = {"vector": 1.0, "sequence": 0.01}
 VECTOR_CHANNELS = (16, 32, 64, 128, 256)
 SEQUENCE_CHANNELS = (16, 32, 32)
 
@@ -168,22 +167,20 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
-        _check(self.kind in MODEL_KINDS, f"kind must be one of {MODEL_KINDS}, got {self.kind!r}")
+        spec = registry.KINDS.get(self.kind)  # an unknown kind: one clear error
         _check(self.latent_dim >= 1, f"latent_dim must be >= 1, got {self.latent_dim}")
         _check(len(self.channels) >= 1 and min(self.channels) >= 1, "channels must be positive")
         _check(self.n_mels >= 2 ** len(self.channels) // 2, "too many layers for n_mels")
         _check(self.n_frames >= 2, "n_frames must be >= 2")
         _check(self.n_labels >= 0, "n_labels must be >= 0")
-        if self.kind == "sequence":
-            _check(len(self.channels) == 3, "the sequence kind has 3 2-D layers: give 3 channels")
-            _check(self.rate in LATENT_RATES, f"rate must be 1, 2, 4 or 8, got {self.rate}")
-            _check(self.latent_channels >= 1, "latent_channels must be >= 1")
-            _check(self.width >= 1 and self.blocks >= 0, "width >= 1 and blocks >= 0")
+        if spec.check is not None:
+            registry.resolve(spec.check)(self)
 
     @property
     def latent_size(self) -> int:
-        """Numbers per latent frame: latent_channels (sequence) or latent_dim (vector)."""
-        return self.latent_channels if self.kind == "sequence" else self.latent_dim
+        """Numbers per latent position: the kind's ``latent_field`` (latent_channels for the
+        sequence kind, latent_dim for the vector kind)."""
+        return int(getattr(self, registry.KINDS.get(self.kind).latent_field))
 
     @property
     def conditional(self) -> bool:
@@ -199,8 +196,10 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class PriorConfig:
-    """The GRU mixture-density prior over a sequence model's latent frames (prior.py)."""
+    """A prior over a sequence model's latent frames (melvae.models.priors); ``kind`` names
+    it in :data:`melvae.registry.PRIORS` (the GRU mixture-density prior, unless told)."""
 
+    kind: str = DEFAULT_PRIOR
     channels: int = 16  # the autoencoder's latent_channels
     hidden: int = 256
     layers: int = 2
@@ -215,6 +214,7 @@ class PriorConfig:
         _check(self.layers >= 1 and self.mixtures >= 1, "layers and mixtures must be >= 1")
         _check(0 <= self.dropout < 1, "dropout must be in [0, 1)")
         _check(self.input_noise >= 0, "input_noise must be >= 0")
+        registry.PRIORS.get(self.kind)  # an unknown prior: one clear error
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -232,7 +232,7 @@ class TrainConfig:
     max_minutes: float | None = None
     batch_size: int = 16
     lr: float = 1e-3
-    beta: float | None = None  # KL weight; None: the model kind's default (KIND_BETA)
+    beta: float | None = None  # KL weight; None: the model kind's default (KindSpec.beta)
     kl_warmup_epochs: int = 10
     free_bits: float = 0.0  # nats per latent dimension below which the KL is not penalised
     grad_clip: float = 100.0  # max gradient norm (0: off); stops the early-warm-up spikes
@@ -244,6 +244,7 @@ class TrainConfig:
     devices: int = 1
     strategy: str = "auto"
     prior_fraction: float = 0.2  # sequence kind: share of --max-minutes for the prior
+    prior: str = DEFAULT_PRIOR  # sequence kind: the prior it trains (melvae.registry.PRIORS)
     prior_epochs: int | None = None  # sequence kind: the prior's epochs (None: as --epochs)
     crop_frames: int = 128  # sequence kind: train on random windows of this many frames (0: off)
 
@@ -262,14 +263,17 @@ class TrainConfig:
         _check(0 <= self.val_fraction < 1, "val_fraction must be in [0, 1)")
         _check(self.schedule in SCHEDULES, "schedule must be 'cosine' or 'plateau'")
         _check(self.devices >= 1, "devices must be >= 1")
+        registry.PRIORS.get(self.prior)  # an unknown prior: one clear error
 
     def for_kind(self, kind: str) -> TrainConfig:
         """A copy with the kind's KL weight where none was given."""
-        return self if self.beta is not None else dataclasses.replace(self, beta=KIND_BETA[kind])
+        if self.beta is not None:
+            return self
+        return dataclasses.replace(self, beta=registry.KINDS.get(kind).beta)
 
     def autoencoder_minutes(self, kind: str) -> float | None:
-        """The autoencoder's share of --max-minutes (the sequence kind's prior takes the rest)."""
-        if self.max_minutes is None or kind != "sequence":
+        """The autoencoder's share of --max-minutes (a kind's prior takes the rest)."""
+        if self.max_minutes is None or not registry.KINDS.get(kind).has_prior:
             return self.max_minutes
         return self.max_minutes * (1 - self.prior_fraction)
 
@@ -371,3 +375,11 @@ def jsonable(value: Any, nonfinite: Literal["keep", "null", "str"] = "keep") -> 
     if value is None or isinstance(value, (str, int, float)):
         return value
     return str(value)
+
+
+def check_sequence(cfg: ModelConfig) -> None:
+    """The sequence kind's own checks of a ModelConfig (its KindSpec.check)."""
+    _check(len(cfg.channels) == 3, "the sequence kind has 3 2-D layers: give 3 channels")
+    _check(cfg.rate in LATENT_RATES, f"rate must be 1, 2, 4 or 8, got {cfg.rate}")
+    _check(cfg.latent_channels >= 1, "latent_channels must be >= 1")
+    _check(cfg.width >= 1 and cfg.blocks >= 0, "width >= 1 and blocks >= 0")

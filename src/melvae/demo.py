@@ -12,7 +12,6 @@ from pathlib import Path
 
 from melvae.config import (
     DEFAULT_DEVICE,
-    DEFAULT_ITERATIONS,
     DEMO_LONGFORM_SECONDS,
     DEMO_MINUTES,
     SYNTH_SECONDS,
@@ -35,10 +34,10 @@ def run_demo(
     train_kwargs: dict | None = None,
     eval_segments: int = 16,
     progress: bool = True,
-    n_iter: int = DEFAULT_ITERATIONS,
+    inverter_options: dict | None = None,
 ) -> dict[str, Path]:
-    """Run the demo into ``out``; returns the paths of what it made. ``n_iter``: Griffin-Lim
-    iterations of every clip it writes."""
+    """Run the demo into ``out``; returns the paths of what it made. ``inverter_options``:
+    the mel-to-audio stage's own options (:func:`melvae.load`) for every clip it writes."""
     import melvae
     from melvae.data.preprocess import preprocess
     from melvae.data.synth import STYLES, synthesize_dataset
@@ -93,17 +92,17 @@ def run_demo(
         f"active latent units {result.active_units}"
     )
 
-    model = melvae.load(paths["run"], device=device)
+    model = melvae.load(paths["run"], device=device, **(inverter_options or {}))
     step("4/7 generating one clip per style, and two unconditioned ones")
     for label in [*model.labels, None]:
         n = 1 if label else 2
         names = [f"{label or 'sample'}_{i:02d}" for i in range(n)]
         mels = model.generate_mels(n, label, seed=seed)
-        model.write_clips(paths["generated"], mels, names, seed=seed, n_iter=n_iter)
+        model.write_clips(paths["generated"], mels, names, seed=seed)
 
     a, b = (model.labels[0], model.labels[-1]) if model.labels else (None, None)
     step(f"5/7 interpolating from {a} to {b}")
-    model.write_interpolation(paths["interpolation"], a, b, steps=6, seed=seed, n_iter=n_iter)
+    model.write_interpolation(paths["interpolation"], a, b, steps=6, seed=seed)
 
     start = sorted((paths["audio"] / model.labels[0]).glob("*.wav"))[0] if model.labels else None
     step(
@@ -114,7 +113,6 @@ def run_demo(
         longform_seconds,
         start=start,
         seed=seed,
-        n_iter=n_iter,
         progress=progress,
     )
 
@@ -124,10 +122,10 @@ def run_demo(
         paths["data"],
         max_segments=eval_segments,
         longform=paths["longform"],
-        n_iter=n_iter,
         seed=seed,
         device=device,
         progress=progress,
+        model=model,
     )
     write_metrics(metrics, paths["metrics"])
     print(format_table(metrics))
@@ -136,9 +134,9 @@ def run_demo(
         paths["report"],
         data_dir=paths["data"],
         metrics=metrics,
-        n_iter=n_iter,
         seed=seed,
         device=device,
+        model=model,
     )
 
     step("done. Listen to:")

@@ -11,7 +11,8 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from melvae.config import DEFAULT_DEVICE, DEFAULT_ITERATIONS, DEFAULT_SEED
+from melvae import registry
+from melvae.config import DEFAULT_DEVICE, DEFAULT_INVERTER, DEFAULT_ITERATIONS, DEFAULT_SEED
 
 # What argparse's add_subparsers returns (a private class: only its add_parser is used).
 Subparsers = argparse._SubParsersAction
@@ -101,8 +102,29 @@ def add_device(p: argparse.ArgumentParser) -> None:
 
 def add_inversion(p: argparse.ArgumentParser) -> None:
     p.add_argument(
+        "--inverter",
+        choices=registry.INVERTERS.names(),
+        default=DEFAULT_INVERTER,
+        help="the mel-to-audio stage (default: %(default)s)",
+    )
+    p.add_argument(
         "--iterations",
         type=positive_int,
         default=DEFAULT_ITERATIONS,
-        help="fast Griffin-Lim iterations (default: %(default)s)",
+        help="griffin-lim's iterations (default: %(default)s)",
     )
+
+
+def load_model(args: argparse.Namespace):
+    """The run's model on ``--device`` with the mel-to-audio stage ``--inverter`` (and its
+    options: ``--iterations`` for Griffin-Lim)."""
+    import melvae
+
+    device = getattr(args, "device", None)
+    name = getattr(args, "inverter", None)
+    if name is None:
+        return melvae.load(args.run_dir, device=device)
+    options = {}
+    if "n_iter" in registry.INVERTERS.get(name).options:
+        options["n_iter"] = args.iterations
+    return melvae.load(args.run_dir, device=device, inverter=name, **options)

@@ -17,6 +17,7 @@ from melvae.cli.common import (
     add_run_dir,
     add_seed,
     label_list,
+    load_model,
     non_negative_float,
     positive_float,
     positive_int,
@@ -70,18 +71,14 @@ def add_generate(sub: Subparsers) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    import melvae
-
-    model = melvae.load(args.run_dir, device=args.device)
+    model = load_model(args)
     mels, labels = model.generate_mels(
         args.n, label=args.label, temperature=args.temperature, seed=args.seed, return_labels=True
     )
     # Each clip is named after its label (drawn in the data's proportions when none is given),
     # numbered over the whole draw: clip i of the API's output is file ..._{i:03d}.
     names = [f"{label or 'sample'}_{i:03d}" for i, label in enumerate(labels)]
-    model.write_clips(
-        args.output, mels, names, n_iter=args.iterations, seed=args.seed, fmt=args.format
-    )
+    model.write_clips(args.output, mels, names, seed=args.seed, fmt=args.format)
     print(
         f"wrote {args.n} clips of {model.audio.segment_seconds:.1f} s (+ mel PNGs) to {args.output}"
     )
@@ -142,9 +139,7 @@ def add_interpolate(sub: Subparsers) -> None:
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
-    import melvae
-
-    model = melvae.load(args.run_dir, device=args.device)
+    model = load_model(args)
     if args.label is not None:
         model.label_index(args.label)  # an unknown label is an error even where unused
     (a, label_a), (b, label_b) = (_endpoint(x, model, args.label) for x in (args.a, args.b))
@@ -154,7 +149,6 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         b,
         steps=args.steps,
         fade_seconds=args.fade_seconds,
-        n_iter=args.iterations,
         seed=args.seed,
         label_a=label_a,
         label_b=label_b,
@@ -222,9 +216,7 @@ def add_longform(sub: Subparsers) -> None:
 
 
 def cmd_longform(args: argparse.Namespace) -> int:
-    import melvae
-
-    model = melvae.load(args.run_dir, device=args.device)
+    model = load_model(args)
     start, start_label = _endpoint(args.start, model) if args.start else (None, None)
     label = args.label
     if label is None and model.label_conditioned:
@@ -244,7 +236,6 @@ def cmd_longform(args: argparse.Namespace) -> int:
         temperature=args.temperature,  # a vector model refuses a list of several
         labels=args.labels,
         steps_per_target=args.steps_per_target,
-        n_iter=args.iterations,
         progress=not args.quiet,
         settings=settings,
     )

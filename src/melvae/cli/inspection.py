@@ -16,6 +16,7 @@ from melvae.cli.common import (
     add_quiet,
     add_run_dir,
     add_seed,
+    load_model,
     positive_int,
 )
 from melvae.config import (
@@ -60,10 +61,9 @@ def add_reconstruct(sub: Subparsers) -> None:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
-    import melvae
     from melvae.evaluation.analysis import reconstruct, validation_indices
 
-    model = melvae.load(args.run_dir, device=args.device)
+    model = load_model(args)
     pick = "even"
     if args.validation:
         if not Path(args.source).is_dir():
@@ -76,7 +76,6 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         args.source,
         args.output,
         max_items=args.n,
-        n_iter=args.iterations,
         seed=args.seed,
         pick=pick,
         label=args.label,
@@ -135,12 +134,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         split=args.split,
         n_generate=args.n_generate,
         longform=args.longform,
-        n_iter=args.iterations,
         seed=args.seed,
         device=args.device,
         progress=not args.quiet,
         audio_dir=args.audio_dir,
         max_segments=args.max_segments,
+        model=load_model(args),
     )
     print(format_table(result))
     write_metrics(result, args.output)
@@ -177,11 +176,10 @@ def add_latent_map(sub: Subparsers) -> None:
 
 
 def cmd_latent_map(args: argparse.Namespace) -> int:
-    import melvae
     from melvae.evaluation.analysis import decoded_grid, latent_map
     from melvae.plots import save_grid_png
 
-    model = melvae.load(args.run_dir, device=args.device)
+    model = load_model(args)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     info = latent_map(
@@ -244,9 +242,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         metrics=metrics,
         n_generate=args.n_generate,
         grid=args.grid,
-        n_iter=args.iterations,
         seed=args.seed,
         device=args.device,
+        model=load_model(args),
     )
     print(f"report written: open {index} in a browser")
     return 0

@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from melvae import registry
 from melvae.cli.common import (
     Subparsers,
     add_device,
@@ -24,9 +25,7 @@ from melvae.config import (  # config.py imports no torch
     DEMO_LONGFORM_SECONDS,
     DEMO_MINUTES,
     FILES_PER_WORKER,
-    KIND_BETA,
     LATENT_RATES,
-    MODEL_KINDS,
     SCHEDULES,
     SEQUENCE_CHANNELS,
     SYNTH_SECONDS,
@@ -153,7 +152,7 @@ def add_train(sub: Subparsers) -> None:
     option("--batch-size", type=positive_int, help="segments per batch (default: %(default)s)")
     p.add_argument(
         "--kind",
-        choices=MODEL_KINDS,
+        choices=registry.KINDS.names(),
         default=DEFAULT_KIND,
         help="sequence: a latent sequence and a learned prior, keeps rhythm; vector: one "
         "latent vector per segment, for a 2-D latent map (default: %(default)s)",
@@ -189,8 +188,14 @@ def add_train(sub: Subparsers) -> None:
     option(
         "--beta",
         type=float,
-        help=f"KL weight (default: {KIND_BETA['vector']:g} for the vector kind, "
-        f"{KIND_BETA['sequence']:g} for the sequence kind)",
+        help="KL weight (default: the kind's: "
+        + ", ".join(f"{registry.KINDS.get(k).beta:g} for {k}" for k in registry.KINDS)
+        + ")",
+    )
+    option(
+        "--prior",
+        choices=registry.PRIORS.names(),
+        help="sequence kind: the prior trained after the autoencoder (default: %(default)s)",
     )
     option(
         "--prior-fraction",
@@ -264,6 +269,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         strategy=args.strategy,
         prior_fraction=args.prior_fraction,
         prior_epochs=args.prior_epochs,
+        prior=args.prior,
     )
     channels = tuple(int(c) for c in args.channels.split(",")) if args.channels else None
     result = train(

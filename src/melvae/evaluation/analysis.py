@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from melvae.api import Melvae
-from melvae.audio.inversion import DEFAULT_ITERATIONS
 from melvae.audio.io import load_audio, write_audio
 from melvae.config import MAP_GRID, MAP_MAX_POINTS, RECONSTRUCT_SEGMENTS, assert_same_audio
 from melvae.data.dataset import MelDataset, split_for_run
@@ -89,7 +88,6 @@ def reconstruct(
     source: Path | str,
     out_dir: Path | str,
     max_items: int = RECONSTRUCT_SEGMENTS,
-    n_iter: int = DEFAULT_ITERATIONS,
     seed: int = 0,
     pick: str | list[int] = "even",
     label: str | None = None,
@@ -104,7 +102,7 @@ def reconstruct(
 
     * ``NN_original.wav``: the segment's own audio (audio file source), or for a dataset,
       which stores mels only, ``NN_original_inverted.wav``: the true mel inverted exactly as
-      the reconstruction is (Griffin-Lim, same ``n_iter`` and seed), so the two differ only by
+      the reconstruction is (the model's mel-to-audio stage, same seed), so the two differ only by
       what the model changed;
     * ``NN_reconstruction.wav``: the decoded latent mean, inverted;
     * ``NN.png``: the original mel above the reconstruction.
@@ -170,12 +168,12 @@ def reconstruct(
         raise MelvaeError(f"no such audio file or dataset folder: {source}")
 
     recons = model.reconstruct_mels(mels, labels if model.conditional else None)
-    recon_audio = model.mel_to_audio(recons, n_iter=n_iter, seed=seed)
+    recon_audio = model.mel_to_audio(recons, seed=seed)
     if originals is None:
         # Two batches of one shape with one seed: item k of each starts from the same random
         # phase, so an original and its reconstruction differ only by what the model changed
         # (one batch of both would give each its own phase).
-        originals = model.mel_to_audio(mels, n_iter=n_iter, seed=seed)
+        originals = model.mel_to_audio(mels, seed=seed)
         original_name, original_kind = "original_inverted", "true mel, inverted"
     else:
         original_name, original_kind = "original", "original audio"

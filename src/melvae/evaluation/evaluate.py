@@ -34,7 +34,6 @@ import torch
 
 from melvae.audio.io import load_audio
 from melvae.config import (
-    DEFAULT_ITERATIONS,
     EVAL_MAX_SEGMENTS,
     EVAL_SPLIT,
     EVAL_SPLITS,
@@ -76,26 +75,28 @@ def evaluate(
     split: str = EVAL_SPLIT,
     n_generate: int | None = None,
     longform: Path | str | None = None,
-    n_iter: int = DEFAULT_ITERATIONS,
     seed: int = 0,
     device: str | None = None,
     progress: bool = True,
     audio_dir: Path | str | None = None,
     max_segments: int = MAX_SEGMENTS,
+    model=None,
 ) -> dict[str, Any]:
     """Evaluate the model in ``run_dir`` on the ``split`` ("val": the run's held-out tracks,
     "train" or "all") of the dataset ``data_dir`` (default: the one it was trained on).
 
     n_generate: generated clips (default: as many as real segments are evaluated).
     longform: a long track (.wav/.flac) made by ``melvae longform``, its ``.json`` beside it.
-    n_iter, seed: fast Griffin-Lim iterations and the seed of every draw (subsample,
-        generation, phase), so the same call gives the same numbers.
+    seed: the seed of every draw (subsample, generation, phase), so the same call gives the
+        same numbers.
     audio_dir: the audio folder the dataset was made from (default: the one preprocess
         recorded, if it still exists); found, SC / LSD are measured
         against the original audio's STFT magnitude, else against the magnitude implied by the
         true mel (mel power through the filterbank's pseudo-inverse) and the phase-only SC is
         then the inversion's phase error alone.
     max_segments: at most this many segments (a seeded subsample) are evaluated.
+    model: the run's model as loaded (:func:`melvae.load`, e.g. with another mel-to-audio
+        stage or its options); default: loaded from ``run_dir`` on ``device``.
 
     Returns a JSON-ready dict of sections (flat dicts of numbers, plus a few strings and the
     KL list): settings, reconstruction, latent, generation and, given a track, longform.
@@ -118,10 +119,10 @@ def evaluate(
         data_dir = run_config.get("data_dir")
         if not data_dir:
             raise MelvaeError(f"{run_dir}: name the dataset (its config.json records none)")
-    model = melvae.load(run_dir, device=device)
-    if model.kind == "sequence" and model.prior is None:  # fail now, not after the inversions
+    model = melvae.load(run_dir, device=device) if model is None else model
+    if model.needs_prior and model.prior is None:  # fail now, not after the inversions
         raise MelvaeError(
-            f"{run_dir}: this sequence model's checkpoint holds no prior to generate with "
+            f"{run_dir}: this {model.kind} model's checkpoint holds no prior to generate with "
             "(training stopped before it was trained): resume the run to train it"
         )
     cfg = model.audio
@@ -161,9 +162,7 @@ def evaluate(
             audio_dir = data.audio_dir  # recorded by preprocess, where it still exists
         if audio_dir is not None:
             original = original_audio(data, chosen, Path(audio_dir), cfg, BATCH)
-        section_rec, real_audio = reconstruction_section(
-            model, mels, recon, original, n_iter, seed, BATCH
-        )
+        section_rec, real_audio = reconstruction_section(model, mels, recon, original, seed, BATCH)
         bar.update()
 
         step("latent")
@@ -173,7 +172,7 @@ def evaluate(
         step("generate")
         n_gen = len(chosen) if n_generate is None else int(n_generate)
         gen_mels = generate_mels_like(model, n_gen, labels, seed)
-        gen_audio = invert(model, gen_mels, n_iter, seed, BATCH)
+        gen_audio = invert(model, gen_mels, seed, BATCH)
         bar.update()
 
         step("embed")
@@ -206,7 +205,7 @@ def evaluate(
         "segments": len(chosen),
         "tracks": len(set(tracks)),
         "generated": n_gen,
-        "n_iter": n_iter,
+        "inverter": model.inverter.summary(),
         "seed": seed,
         "elapsed_seconds": round(time.perf_counter() - t0, 2),
     }

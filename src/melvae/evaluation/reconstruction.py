@@ -96,7 +96,7 @@ def reconstruct(
 
 
 def invert(
-    model: Melvae, mels: torch.Tensor | np.ndarray, n_iter: int, seed: int, batch_size: int
+    model: Melvae, mels: torch.Tensor | np.ndarray, seed: int, batch_size: int
 ) -> np.ndarray:
     """Normalized mels (n, n_mels, frames) -> audio (n, samples) by the model's inversion
     (:meth:`Melvae.mel_to_audio`, on its device), ``batch_size`` mels at a time. Batch k is
@@ -104,7 +104,7 @@ def invert(
     with one seed start from the same random phases, batch for batch."""
     return np.concatenate(
         [
-            model.mel_to_audio(mels[i : i + batch_size], n_iter=n_iter, seed=seed + k)
+            model.mel_to_audio(mels[i : i + batch_size], seed=seed + k)
             for k, i in enumerate(range(0, len(mels), batch_size))
         ]
     )
@@ -115,7 +115,6 @@ def reconstruction_section(
     mels: torch.Tensor,
     recon: torch.Tensor,
     original: np.ndarray | None,
-    n_iter: int,
     seed: int,
     batch_size: int,
 ) -> tuple[dict[str, Any], np.ndarray]:
@@ -140,8 +139,8 @@ def reconstruction_section(
         "temporal_detail_median": float(np.median(detail)) if detail.size else float("nan"),
     }
     # Same iterations, same seeds: model and baseline start from the same random phase.
-    model_audio = invert(model, recon, n_iter, seed, batch_size)
-    true_audio = invert(model, mels, n_iter, seed, batch_size)
+    model_audio = invert(model, recon, seed, batch_size)
+    true_audio = invert(model, mels, seed, batch_size)
     scores: dict[str, list[float]] = {
         k: []
         for k in ("sc_db", "phase_only_sc_db", "magnitude_sc_db", "lsd_db", "phase_only_lsd_db")

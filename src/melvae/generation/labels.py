@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from melvae.generation.longform import schedule
+from melvae.generation.latents import schedule
 
 
 def label_weights(n_labels: int, counts: list[int] | None) -> np.ndarray:
@@ -54,7 +54,7 @@ def embedding_schedule(
     table: nn.Embedding | None, ids: list[int], steps: int, device
 ) -> torch.Tensor | None:
     """The embeddings of labels ``ids`` in ``table`` laid along ``steps`` steps, moving
-    linearly from one to the next (:func:`melvae.generation.longform.schedule`): (steps, E) on
+    linearly from one to the next (:func:`melvae.generation.latents.schedule`): (steps, E) on
     ``device``; None where the model takes no embedding (``table`` None) or no label is
     given. Two labels over k steps is the blend (1 - t) a + t b at t = linspace(0, 1, k)."""
     if table is None or not ids:

@@ -1,4 +1,5 @@
-"""Latent-space operations: sampling, spherical interpolation, and joining clips.
+"""Latent-space operations: sampling, spherical interpolation, schedules over time, and
+joining clips.
 
 Pure functions on tensors and arrays; :mod:`melvae.api` ties them to a loaded model.
 """
@@ -66,3 +67,15 @@ def crossfade_concat(clips: list[np.ndarray], fade_samples: int) -> np.ndarray:
         mixed = out[-fade:] * fade_out + clip[:fade] * fade_in
         out = np.concatenate([out[:-fade], mixed, clip[fade:]])
     return out.astype(np.float32)
+
+
+def schedule(values: list, steps: int) -> torch.Tensor:
+    """Piecewise-linear path through ``values`` (k, ...) spread evenly over ``steps``:
+    (steps, ...). One value holds for the whole track."""
+    v = torch.as_tensor(np.asarray(values, dtype=np.float32))
+    if len(v) == 1 or steps == 1:
+        return v[:1].expand(steps, *v.shape[1:]).clone()
+    pos = torch.linspace(0, len(v) - 1, steps)
+    lo = pos.floor().long().clamp(max=len(v) - 2)
+    frac = (pos - lo).reshape(-1, *([1] * (v.dim() - 1)))
+    return v[lo] * (1 - frac) + v[lo + 1] * frac

@@ -13,10 +13,8 @@ import numpy as np
 
 from melvae.config import (
     AUDIO_FORMATS,
-    DEFAULT_ITERATIONS,
     INTERPOLATION_FADE_SECONDS,
     INTERPOLATION_STEPS,
-    AudioConfig,
     jsonable,
     write_json,
 )
@@ -28,7 +26,6 @@ def write_clips(
     out_dir: Path | str,
     mels: np.ndarray,
     names: list[str],
-    n_iter: int = DEFAULT_ITERATIONS,
     seed: int | None = 0,
     fmt: str = AUDIO_FORMATS[0],
 ) -> list[Path]:
@@ -39,7 +36,7 @@ def write_clips(
 
     out_dir = Path(out_dir)
     paths = []
-    for name, mel, wave in zip(names, mels, model.mel_to_audio(mels, n_iter, seed), strict=True):
+    for name, mel, wave in zip(names, mels, model.mel_to_audio(mels, seed), strict=True):
         path = write_audio(out_dir / f"{name}.{fmt}", wave, model.sample_rate)
         save_mel_png(mel, model.audio, path.with_suffix(".png"), title=name)
         paths.append(path)
@@ -53,7 +50,6 @@ def write_interpolation(
     b,
     steps: int = INTERPOLATION_STEPS,
     fade_seconds: float = INTERPOLATION_FADE_SECONDS,
-    n_iter: int = DEFAULT_ITERATIONS,
     seed: int | None = 0,
     label_a: str | None = None,
     label_b: str | None = None,
@@ -68,7 +64,6 @@ def write_interpolation(
         b,
         steps,
         fade_seconds=fade_seconds,
-        n_iter=n_iter,
         seed=seed,
         label_a=label_a,
         label_b=label_b,
@@ -100,10 +95,8 @@ def write_longform(
     partial = path.with_name(f".{path.stem}.partial{path.suffix}")
     stream = model.longform_stream(seconds, start, **kwargs)
     head = next(stream)
-    plan = head["plan"]
-    unit = "window" if hasattr(plan, "describe") else "segment"  # a sequence model: windows
     segments, clipped = [], 0
-    bar = progress_bar(len(plan.positions), "longform", unit, progress)
+    bar = progress_bar(len(head.plan.positions), "longform", head.unit, progress)
     try:
         subtype = "PCM_16" if path.suffix.lower() == ".wav" else None
         with sf.SoundFile(partial, "w", model.sample_rate, 1, subtype=subtype) as fh:
@@ -118,7 +111,7 @@ def write_longform(
     finally:
         bar.close()
         partial.unlink(missing_ok=True)
-    info = _track_info(head, segments, model.audio)
+    info = _track_info(model, head, segments)
     info["clipped_samples"] = clipped
     info["settings"] = {"seconds": seconds, **kwargs, **(settings or {})}
     info = jsonable(info)  # paths and the like as strings
@@ -127,40 +120,19 @@ def write_longform(
 
 
 def collect_longform(model, seconds: float, start=None, **kwargs) -> tuple[np.ndarray, dict]:
-    """A whole long track in memory: (audio (samples,), info as :func:`describe_track` gives
-    it, with the labels followed); the arguments as ``model.longform_stream``."""
+    """A whole long track in memory: (audio (samples,), its description as track.json holds
+    it); the arguments as ``model.longform_stream``."""
     blocks, segments = [], []
     stream = model.longform_stream(seconds, start, **kwargs)
     head = next(stream)
     for item in stream:
         (segments if isinstance(item, dict) else blocks).append(item)
-    return np.concatenate(blocks), _track_info(head, segments, model.audio)
+    return np.concatenate(blocks), _track_info(model, head, segments)
 
 
-def _track_info(head: dict, segments: list[dict], cfg: AudioConfig) -> dict:
-    info = describe_track(head["plan"], segments, cfg)
-    if head.get("labels"):
-        info["labels"] = list(head["labels"])  # the label, or the schedule's, it followed
-    return info
-
-
-def describe_track(plan, segments: list[dict], cfg: AudioConfig) -> dict:
-    """The track.json content: segment records and join times (centre of each overlap)."""
-    if hasattr(plan, "describe"):  # a sequence model's track: no segments, no joins
-        return plan.describe(segments, cfg)
-    joins = []
-    for prev, nxt in zip(plan.positions[:-1], plan.positions[1:]):
-        overlap_end = prev + plan.used_frames
-        joins.append(round(plan.seconds((nxt + overlap_end) / 2, cfg), 4))
-    return {
-        "seconds": plan.total_samples / cfg.sample_rate,
-        "samples": plan.total_samples,
-        "sample_rate": cfg.sample_rate,
-        "segment_seconds": round(plan.seconds(plan.used_frames, cfg), 4),
-        "overlap_seconds": round(plan.seconds(plan.overlap_frames, cfg), 4),
-        "bar_seconds": None
-        if plan.bar_frames is None
-        else round(plan.seconds(plan.bar_frames, cfg), 6),
-        "segments": segments,
-        "joins": joins,
-    }
+def _track_info(model, head, records: list[dict]) -> dict:
+    """The kind's description of the track, with its length, the kind and the mel-to-audio
+    stage."""
+    total, sr = head.plan.total_samples, model.sample_rate
+    facts = {"seconds": total / sr, "samples": total, "sample_rate": sr, "kind": model.kind}
+    return {**facts, "inverter": model.inverter.describe(), **head.describe(records, model.audio)}

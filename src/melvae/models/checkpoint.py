@@ -10,8 +10,9 @@ A checkpoint is a ``torch.save`` dict of tensors and plain Python values, loaded
     labels           list[str], index = label id ([] when the data had none)
     label_centroids  Tensor (n_labels, latent size): mean (time-pooled) latent of each
                      label's segments
-    state_dict       the autoencoder's weights (model_config["kind"] says which model)
-    prior_config     dict -> PriorConfig, or None (sequence kind: the learned prior)
+    state_dict       the autoencoder's weights (model["kind"] names it in melvae.registry.KINDS)
+    prior_config     dict -> PriorConfig, or None (a learned prior; its ``kind`` names it in
+                     melvae.registry.PRIORS: absent in files before it, meaning "gru")
     prior_state_dict the prior's weights, or None
     info             dict, free-form (epoch, validation loss, ...)
     train            dict -> TrainConfig, or None: the run's training settings (its
@@ -37,8 +38,9 @@ from torch import nn
 from melvae.config import CHECKPOINT_FORMAT_VERSION, AudioConfig, ModelConfig, PriorConfig
 from melvae.errors import MelvaeError
 from melvae.layout import BEST, LAST
-from melvae.models.prior import LatentPrior
-from melvae.models.vector import build_model
+from melvae.models import build_network
+from melvae.models.priors import build_prior
+from melvae.models.priors.base import Prior
 from melvae.version import __version__
 
 READABLE_FORMATS = (1, 2, CHECKPOINT_FORMAT_VERSION)
@@ -48,12 +50,12 @@ OLD_KEYS = {"audio": "audio_config", "model": "model_config", "train": "train_co
 
 @dataclass
 class Checkpoint:
-    model: nn.Module  # MelVAE or SeqVAE
+    model: nn.Module  # the kind's network (melvae.registry.KINDS)
     audio: AudioConfig
     labels: list[str]
     label_centroids: torch.Tensor | None = None
     info: dict[str, Any] = field(default_factory=dict)
-    prior: LatentPrior | None = None
+    prior: Prior | None = None
     train_config: dict[str, Any] | None = None  # TrainConfig.to_dict() of the run
     label_counts: list[int] | None = None  # training segments per label, index = label id
 
@@ -118,12 +120,12 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> Che
     for key, old in OLD_KEYS.items():
         if key not in payload and old in payload:
             payload[key] = payload[old]
-    model = build_model(ModelConfig.from_dict(payload["model"]))
+    model = build_network(ModelConfig.from_dict(payload["model"]))
     model.load_state_dict(payload["state_dict"])
     model.to(device).eval()
     prior = None
     if payload.get("prior_config") is not None:
-        prior = LatentPrior(PriorConfig.from_dict(payload["prior_config"]))
+        prior = build_prior(PriorConfig.from_dict(payload["prior_config"]))
         prior.load_state_dict(payload["prior_state_dict"])
         prior.to(device).eval()
     return Checkpoint(

@@ -59,12 +59,10 @@ class SeqVAE(VAEBase):
     """Conv encoder -> latent sequence (mu, logvar) -> conv decoder, optionally conditioned on
     a label (its embedding joins every latent frame)."""
 
-    kind = "sequence"
-
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.rate = cfg.rate
+        self.rate = self.latent_rate = cfg.rate  # mel frames per latent frame
         time_layers = int(math.log2(cfg.rate))
         self.pad_mels = math.ceil(cfg.n_mels / 2**FREQ_LAYERS) * 2**FREQ_LAYERS - cfg.n_mels
         rows = (cfg.n_mels + self.pad_mels) // 2**FREQ_LAYERS

@@ -19,7 +19,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from melvae.config import ModelConfig
-from melvae.models.sequence import SeqVAE
 from melvae.models.vae_base import VAEBase
 
 
@@ -42,7 +41,7 @@ def _up(c_in: int, c_out: int) -> nn.Sequential:
 class MelVAE(VAEBase):
     """Conv encoder -> (mu, logvar) -> z -> conv decoder, optionally conditioned on a label."""
 
-    kind = "vector"
+    latent_rate = None  # one latent vector per segment, not a time-resolved sequence
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -113,15 +112,6 @@ class MelVAE(VAEBase):
         x = self.head(self.decoder(h))
         x = x[:, 0, : self.cfg.n_mels, : self.cfg.n_frames]
         return torch.sigmoid(x)
-
-
-def build_model(cfg: ModelConfig) -> nn.Module:
-    """The autoencoder of ``cfg.kind``: SeqVAE (sequence) or MelVAE (vector)."""
-    return SeqVAE(cfg) if cfg.kind == "sequence" else MelVAE(cfg)
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 @dataclass

@@ -29,7 +29,7 @@ import numpy as np
 
 from melvae.api import Melvae
 from melvae.audio.io import write_audio
-from melvae.config import DEFAULT_ITERATIONS, REPORT_CLIPS, REPORT_GRID
+from melvae.config import REPORT_CLIPS, REPORT_GRID
 from melvae.errors import MelvaeError
 from melvae.evaluation.analysis import (
     decoded_grid,
@@ -56,10 +56,10 @@ def build_report(
     metrics: dict[str, dict[str, Any]] | None = None,
     n_generate: int = REPORT_CLIPS,
     grid: int = REPORT_GRID,
-    n_iter: int = DEFAULT_ITERATIONS,
     seed: int = 0,
     n_reconstruct: int = 4,
     device: str | None = None,
+    model: Melvae | None = None,
 ) -> Path:
     """Write a report of the model in ``run_dir`` into ``out_dir`` and return its index.html.
 
@@ -70,12 +70,13 @@ def build_report(
     each with its mel PNG and players; the latent map; and for a latent-2 model a ``grid`` x
     ``grid`` latent grid whose cells play their pre-rendered clip when clicked.
     ``data_dir`` defaults to the dataset named in the run's config.json; without one the
-    data-dependent sections say so. ``n_iter``: Griffin-Lim iterations for every clip.
+    data-dependent sections say so. ``model``: the run's model as loaded (with its
+    mel-to-audio stage, which inverts every clip); default: loaded from ``run_dir``.
     """
     run_dir, out = Path(run_dir), Path(out_dir)
     if same_path(run_dir, out):
         raise MelvaeError("write the report into its own folder, not the run folder")
-    model = Melvae.load(run_dir, device=device)
+    model = Melvae.load(run_dir, device=device) if model is None else model
     saved = read_run_config(run_dir, required=False)
     data = _resolve_data_dir(data_dir, saved)
 
@@ -94,7 +95,7 @@ def build_report(
         run_name=run_dir.resolve().name,
         created=facts["created"],
         model_facts=_model_facts(model, run_dir, saved, data),
-        n_iter=n_iter,
+        inverter=model.inverter.summary(),
     )
     if (run_dir / CURVES).is_file():
         shutil.copyfile(run_dir / CURVES, out / CURVES)
@@ -102,13 +103,11 @@ def build_report(
     if metrics:
         content.metrics = facts["metrics"] = metrics
     if data is not None and n_reconstruct > 0:
-        records, where = _reconstructions(
-            model, run_dir, saved, data, out, n_reconstruct, n_iter, seed
-        )
+        records, where = _reconstructions(model, run_dir, saved, data, out, n_reconstruct, seed)
         content.reconstructions = facts["reconstructions"] = records
         content.reconstructions_from = where
     if n_generate > 0:
-        clips = _generated(model, out, n_generate, n_iter, seed)
+        clips = _generated(model, out, n_generate, seed)
         content.generated = facts["generated"] = clips
     grid_n = grid if model.has_plane and grid and grid > 0 else None
     map_info = None
@@ -117,7 +116,7 @@ def build_report(
         content.latent_map = facts["latent_map"] = {**map_info, "png": "latent_map.png"}
     if grid_n:
         extent = tuple(map_info["extent"]) if map_info else None
-        content.grid = facts["grid"] = _grid(model, out, grid_n, extent, n_iter, seed)
+        content.grid = facts["grid"] = _grid(model, out, grid_n, extent, seed)
 
     write_metrics(facts, out / "report.json", nonfinite="str")
     tmp = out / f".{INDEX}.tmp"
@@ -134,7 +133,6 @@ def _reconstructions(
     data: Path,
     out: Path,
     n: int,
-    n_iter: int,
     seed: int,
 ) -> tuple[list[dict[str, Any]], str]:
     """n reconstructions into out/reconstructions: the run's validation segments where
@@ -147,9 +145,7 @@ def _reconstructions(
         val = validation_indices(run_dir, data)
         if val:
             pick, where = val, "validation segments (tracks the model never trained on)"
-    records = reconstruct(
-        model, data, out / "reconstructions", n, n_iter=n_iter, seed=seed, pick=pick
-    )
+    records = reconstruct(model, data, out / "reconstructions", n, seed=seed, pick=pick)
     relative = [
         {
             **r,
@@ -163,7 +159,7 @@ def _reconstructions(
     return relative, where
 
 
-def _generated(model: Melvae, out: Path, n: int, n_iter: int, seed: int) -> list[dict[str, str]]:
+def _generated(model: Melvae, out: Path, n: int, seed: int) -> list[dict[str, str]]:
     """n clips from the prior (a conditional model: its labels in turn, seed + k each) as
     out/generated/NN.wav and NN.png; one {caption, wav, png} each, paths relative to out."""
     gen_dir = out / "generated"
@@ -177,7 +173,7 @@ def _generated(model: Melvae, out: Path, n: int, n_iter: int, seed: int) -> list
     else:
         mels = model.generate_mels(n, seed=seed)
         captions = [f"prior sample {k + 1} (seed {seed})" for k in range(n)]
-    waves = model.mel_to_audio(mels, n_iter=n_iter, seed=seed)
+    waves = model.mel_to_audio(mels, seed=seed)
     clips = []
     for k, (mel, wave, caption) in enumerate(zip(mels, waves, captions)):
         wav = write_audio(gen_dir / f"{k:02d}.wav", wave, model.sample_rate)
@@ -193,7 +189,6 @@ def _grid(
     out: Path,
     n: int,
     extent: tuple[float, float, float, float] | None,
-    n_iter: int,
     seed: int,
 ) -> dict[str, Any]:
     """An n x n grid decoded over the latent plane (``extent``: the data's, else the
@@ -206,7 +201,7 @@ def _grid(
     flat = mels.reshape(n * n, *mels.shape[2:])
     waves = np.concatenate(
         [
-            model.mel_to_audio(flat[i : i + GRID_BATCH], n_iter=n_iter, seed=seed)
+            model.mel_to_audio(flat[i : i + GRID_BATCH], seed=seed)
             for i in range(0, len(flat), GRID_BATCH)
         ]
     )
@@ -252,7 +247,7 @@ def _model_facts(model: Melvae, run_dir: Path, saved: dict, data_dir: Path | Non
         (
             "latent size",
             model.latent_dim
-            if model.kind == "vector"
+            if model.latent_rate is None
             else f"{model.latent_dim} channels every {model.latent_rate} frames",
         ),
         ("conditional", model.conditional),

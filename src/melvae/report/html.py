@@ -19,7 +19,6 @@ from string import Template
 from typing import Any
 from urllib.parse import quote
 
-from melvae.config import DEFAULT_ITERATIONS
 from melvae.layout import CURVES
 from melvae.report.present import format_number, format_value
 from melvae.version import __version__
@@ -36,7 +35,7 @@ class ReportContent:
         ``reconstruction`` and ``png`` relative), or None: no dataset. ``reconstructions_from``
         says which segments they are.
     generated: one {caption, wav, png} per generated clip, or None (no section).
-    n_iter: the Griffin-Lim iterations every clip was inverted with.
+    inverter: the mel-to-audio stage every clip was inverted with, in words.
     latent_map: :func:`melvae.evaluation.analysis.latent_map`'s info with ``png`` relative,
         or None: no dataset.
     grid: the latent grid as report.json records it ({n, xs, ys, extent_from, png, clips,
@@ -51,7 +50,7 @@ class ReportContent:
     reconstructions: list[dict[str, Any]] | None = None
     reconstructions_from: str = ""
     generated: list[dict[str, str]] | None = None
-    n_iter: int = DEFAULT_ITERATIONS
+    inverter: str = ""
     latent_map: dict[str, Any] | None = None
     grid: dict[str, Any] | None = None
 
@@ -89,7 +88,7 @@ def render_report(content: ReportContent) -> str:
         )
     )
     if content.generated is not None:
-        body = _generated(content.generated, content.n_iter)
+        body = _generated(content.generated, content.inverter)
         sections.append(("generated", "Generated clips", body))
     sections.append(("latent", "Latent space", _latent(content.latent_map, content.grid)))
     return _page(content.run_name, content.created, sections, has_grid=content.grid is not None)
@@ -187,14 +186,14 @@ def _reconstructions(records: list[dict[str, Any]] | None, where: str) -> str:
     )
 
 
-def _generated(clips: list[dict[str, str]], n_iter: int) -> str:
+def _generated(clips: list[dict[str, str]], inverter: str) -> str:
     cards = [
         _card(c["png"], c["caption"], [("generated", c["wav"])], alt=f"mel of {c['caption']}")
         for c in clips
     ]
     return (
-        f'<p class="note">Latents drawn from the prior, decoded and inverted with '
-        f"{n_iter} Griffin-Lim iterations.</p>"
+        f'<p class="note">Latents drawn from the prior, decoded and inverted by '
+        f"{html.escape(inverter)}.</p>"
         f'<div class="cards">{"".join(cards)}</div>'
     )
 

@@ -19,7 +19,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from melvae.config import PriorConfig
-from melvae.models.prior import LatentPrior
+from melvae.models.priors import build_prior
+from melvae.models.priors.base import Prior
 from melvae.progress import progress_bar
 
 
@@ -105,13 +106,13 @@ def fit_prior(
     batch_size: int = 16,
     lr: float = 2e-3,
     **prior_settings,
-) -> tuple[LatentPrior, dict]:
+) -> tuple[Prior, dict]:
     """Train a prior for ``epochs`` or ``minutes``, whichever ends first, with a cosine
     learning-rate decay over that budget, on the tracks of a MelDataset's segments
     ``train_idx`` (validation: ``val_idx``) given as the autoencoder's latent means of each
     segment (N, C, T'), encoded at ``rate`` mel frames per latent frame; returns the prior
     (eval mode, on ``device``) and facts for the checkpoint's info.
-    ``prior_settings``: PriorConfig fields (hidden, layers, mixtures, input_noise, ...).
+    ``prior_settings``: PriorConfig fields (kind, hidden, layers, mixtures, input_noise, ...).
 
     A plain loop on one device, not Lightning: it runs after the autoencoder's fit, in the
     rank-0 process only, where a second Lightning Trainer would find the DDP launcher's
@@ -122,7 +123,7 @@ def fit_prior(
     channels = train_latents.shape[1]
     cfg = PriorConfig(channels=channels, n_labels=n_labels, **prior_settings)
     torch.manual_seed(seed)
-    prior = LatentPrior(cfg)
+    prior = build_prior(cfg)
     prior.set_statistics(torch.cat([s.z for s in train_seqs], dim=-1).T)
     prior.to(device)
     loader = DataLoader(
@@ -181,7 +182,7 @@ def _labels(labels: torch.Tensor, n_labels: int, device) -> torch.Tensor | None:
 
 
 @torch.no_grad()
-def prior_nll(prior: LatentPrior, loader, n_labels: int) -> float:
+def prior_nll(prior: Prior, loader, n_labels: int) -> float:
     """Mean NLL per latent number (nats) over a loader of (z, label) windows."""
     device = prior.bos.device
     total, count = 0.0, 0

@@ -1,5 +1,5 @@
 """The Lightning task that trains an autoencoder: the loss, its KL warm-up, window crops for
-the sequence kind, the optimizer and its time-aware learning-rate schedule.
+a time-resolved kind, the optimizer and its time-aware learning-rate schedule.
 
 The model stays a plain torch module (``task.model``); train.py runs the task.
 """
@@ -12,7 +12,8 @@ import lightning.pytorch as pl
 import torch
 
 from melvae.config import ModelConfig, TrainConfig
-from melvae.models.vector import build_model, vae_loss
+from melvae.models import build_network
+from melvae.models.vector import vae_loss
 
 
 class VAETask(pl.LightningModule):
@@ -20,7 +21,7 @@ class VAETask(pl.LightningModule):
 
     def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig):
         super().__init__()
-        self.model = build_model(model_cfg)
+        self.model = build_network(model_cfg)
         self.train_cfg = train_cfg
         self.minutes = train_cfg.autoencoder_minutes(model_cfg.kind)
 
@@ -36,15 +37,15 @@ class VAETask(pl.LightningModule):
         return labels if self.model.cfg.conditional else None
 
     def _crop(self, mel: torch.Tensor) -> tuple[torch.Tensor, float]:
-        """Sequence kind: a random window of ``crop_frames`` (a whole number of latent frames)
+        """A time-resolved kind: a random window of ``crop_frames`` (whole latent frames)
         from each segment, and the factor (segment / crop frames) that scales its loss back to
         a whole segment's. The model is convolutional in time, so short windows teach it the
         same thing at a fraction of the compute per step: more steps in the same minutes."""
         frames = self.train_cfg.crop_frames
         T = mel.shape[-1]
-        if self.model.kind != "sequence" or not frames or frames >= T:
+        rate = self.model.latent_rate  # None: one latent per segment, never cropped
+        if rate is None or not frames or frames >= T:
             return mel, 1.0
-        rate = self.model.rate
         frames = max(rate, frames // rate * rate)
         starts = torch.randint(0, (T - frames) // rate + 1, (mel.shape[0],)) * rate
         idx = (starts[:, None] + torch.arange(frames))[:, None, :].to(mel.device)

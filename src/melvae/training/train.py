@@ -34,10 +34,10 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Subset
 
+from melvae import registry
 from melvae.config import (
     DEFAULT_DEVICE,
     DEFAULT_KIND,
-    SEQUENCE_CHANNELS,
     ModelConfig,
     TrainConfig,
     default,
@@ -118,7 +118,7 @@ def train(
     else:
         if train_cfg.conditional and not data.labels:
             raise MelvaeError("--conditional needs labelled data (a genre/track.wav layout)")
-        default_channels = SEQUENCE_CHANNELS if kind == "sequence" else None
+        default_channels = registry.KINDS.get(kind).defaults.get("channels")
         model_cfg = ModelConfig(
             n_mels=data.audio.n_mels,
             n_frames=data.audio.segment_frames,
@@ -280,7 +280,7 @@ def _finish(folder: RunFolder, model, device, data, train_idx, val_idx, train_cf
     the active units and the prior's sequences (which also take the validation segments);
     last.pt's centroids need a second pass only where the last weights are not the best."""
     best = folder.best_model(model).to(device)
-    wants_prior = best.kind == "sequence" and not folder.interrupted
+    wants_prior = registry.KINDS.get(best.cfg.kind).has_prior and not folder.interrupted
     rows = train_idx + val_idx if wants_prior else train_idx
     ids = data.label_ids
     mu = best.encode_batched(data.mels, ids, rows)[0]
@@ -298,20 +298,21 @@ def _finish(folder: RunFolder, model, device, data, train_idx, val_idx, train_cf
 
         minutes = None
         if train_cfg.max_minutes:
-            minutes = train_cfg.max_minutes - train_cfg.autoencoder_minutes("sequence")
+            minutes = train_cfg.max_minutes - train_cfg.autoencoder_minutes(best.cfg.kind)
         prior, prior_info = fit_prior(
             mu[: len(train_idx)],
             mu[len(train_idx) :],
             data,
             train_idx,
             val_idx,
-            rate=best.rate,
+            rate=best.latent_rate,
             n_labels=n_labels,
             epochs=train_cfg.prior_epochs or train_cfg.epochs,
             minutes=minutes,
             device=device,
             seed=train_cfg.seed,
             progress=progress,
+            kind=train_cfg.prior,
         )
     folder.finalize(model, best, centroids, centroids_of_last, prior, prior_info)
     return active_units(best.positions(mu[: len(train_idx)]))

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from melvae.config import PriorConfig
+from melvae.models.priors.base import Prior
 
 
 @dataclass
@@ -33,7 +34,9 @@ class PriorState:
     last: torch.Tensor  # (B, C), normalized; the BOS vector before the first frame
 
 
-class LatentPrior(nn.Module):
+class GRUPrior(Prior):
+    """The GRU mixture-density prior (registered as "gru")."""
+
     def __init__(self, cfg: PriorConfig):
         super().__init__()
         self.cfg = cfg
@@ -166,17 +169,3 @@ class LatentPrior(nn.Module):
         idx = torch.arange(len(k), device=dev)
         eps = torch.randn(means[:, 0].shape, generator=generator).to(dev)
         return means[idx, k] + eps * log_std[idx, k].exp() * temperature
-
-    def sample(
-        self,
-        n: int,
-        steps: int,
-        temperature: float = 1.0,
-        seed: int | None = 0,
-        labels: torch.Tensor | None = None,
-        cond: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """n new latent sequences (n, C, steps). Same seed, same sequences."""
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        frames = list(self.stream(self.start(n), steps, temperature, labels, cond, gen))
-        return torch.stack(frames, dim=-1)

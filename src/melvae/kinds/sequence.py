@@ -1,0 +1,279 @@
+"""The sequence kind: a latent sequence of ``latent_channels`` numbers every ``rate`` mel
+frames (:class:`melvae.models.sequence.SeqVAE`), sampled by a learned prior
+(:mod:`melvae.models.priors`).
+
+It samples segments from the prior, interpolates latent sequences frame by frame (or the
+prior's conditioning between two labels), and makes a long track by continuing one latent
+sequence with the prior, decoded in windows and inverted as one stream: no segments and no
+joins. Shapes: latent sequences (n, latent_channels, latent frames).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from melvae.audio.features import log_mel, normalized_to_power
+from melvae.config import AudioConfig
+from melvae.errors import MelvaeError
+from melvae.generation.inputs import check_endpoint, clip_latent, is_label, mono_audio
+from melvae.generation.joins import track_length
+from melvae.generation.latents import schedule
+from melvae.kinds.base import Endpoint, Kind, TrackHead, TrackRequest
+from melvae.models.sequence import decode_window
+
+
+@dataclass
+class SequencePlan:
+    """A sequence model's track: latent frames decoded in windows, inverted as one stream."""
+
+    total_samples: int
+    total_frames: int  # mel frames
+    latent_frames: int
+    window: int  # latent frames decoded at once
+    start_frames: int  # latent frames taken from the real start (0: none)
+    rate: int  # mel frames per latent frame
+
+    @property
+    def positions(self) -> list[int]:
+        """First latent frame of each decoding window (one progress step each)."""
+        return list(range(0, self.latent_frames, self.window))
+
+    def describe(self, windows: list[dict], cfg: AudioConfig) -> dict:
+        """The track.json content: no segments and no joins, one continuous sequence."""
+        return {
+            "seconds": self.total_samples / cfg.sample_rate,
+            "samples": self.total_samples,
+            "sample_rate": cfg.sample_rate,
+            "latent_frames": self.latent_frames,
+            "start_seconds": round(
+                cfg.frames_to_seconds(min(self.total_frames, self.start_frames * self.rate)), 4
+            ),
+            "windows": windows,
+            "segments": [],
+            "joins": [],
+        }
+
+
+def plan_sequence(
+    seconds: float, cfg: AudioConfig, rate: int, start_frames: int = 0, window: int = 256
+) -> SequencePlan:
+    """A sequence model's track of ``seconds``: its latent frames at ``rate``, the first
+    ``start_frames`` of them from the real start, decoded ``window`` at a time."""
+    total_samples, total_frames = track_length(seconds, cfg)
+    latent = math.ceil(total_frames / rate)
+    return SequencePlan(
+        total_samples, total_frames, latent, window, min(start_frames, latent), rate
+    )
+
+
+class SequenceKind(Kind):
+    @property
+    def latent_rate(self) -> int:
+        return self.core.network.rate
+
+    @property
+    def label_conditioned(self) -> bool:
+        prior = self.core.prior
+        return self.core.conditional or (prior is not None and prior.cfg.n_labels > 0)
+
+    def as_batch(self, z: torch.Tensor) -> torch.Tensor:
+        return z.reshape(-1, *z.shape[-2:])
+
+    def _segment_frames(self) -> int:
+        return self.core.network.latent_frames(self.core.audio.segment_frames)
+
+    def sample(self, n, label, temperature, seed, cond=None):
+        """A conditional prior with no label draws one per clip (:meth:`Core.draw_labels`)."""
+        core = self.core
+        prior = core.need_prior()
+        if temperature < 0:
+            raise MelvaeError(f"temperature must be >= 0, got {temperature}")
+        ids = None
+        if prior.cfg.n_labels and cond is None:
+            names = [label] * n if label is not None else core.draw_labels(n, seed)
+            ids = torch.tensor([core.label_index(x) for x in names], dtype=torch.long)
+            ids = ids.to(core.device)
+        z = prior.sample(n, self._segment_frames(), temperature, seed, labels=ids, cond=cond)
+        return z, ids
+
+    def endpoint(self, spec, sr=None, seed=0, label=None) -> Endpoint:
+        """A label's prior sample, a clip's middle segment (encoded with its label, or its
+        fitting label), or a latent sequence given as such (with ``label`` for a conditional
+        model)."""
+        core = self.core
+        if is_label(core, spec):
+            return Endpoint(self.sample(1, spec, 1.0, seed)[0][0], spec, f"label {spec}")
+        check_endpoint(core, spec)
+        arr = None if isinstance(spec, (str, Path)) else np.asarray(spec, dtype=np.float32)
+        is_mel = arr is not None and arr.shape == (core.audio.n_mels, core.audio.segment_frames)
+        if arr is not None and not is_mel and arr.ndim == 2 and arr.shape[0] == self.latent_dim:
+            if core.conditional and label is None:
+                raise MelvaeError("a latent sequence of a conditional model needs its label")
+            return Endpoint(torch.from_numpy(arr).to(core.device), label, "latent")
+        z, label = clip_latent(core, spec, sr, label)
+        return Endpoint(torch.from_numpy(z).to(core.device), label, "audio")
+
+    def interpolate(self, a, b, steps, sr, seed, label_a, label_b) -> torch.Tensor:
+        """Between two labels, the prior's (and a conditional decoder's) conditioning moves
+        from a to b, each step sampled with the same seed; otherwise the endpoints' latent
+        sequences morph one into the other frame by frame, a conditional decoder's label
+        embedding moving from a's label to b's."""
+        core = self.core
+        if is_label(core, a) and is_label(core, b):
+            prior = core.need_prior()
+            p_cond = core.embedding_schedule(prior.label_embedding, [a, b], steps)
+            d_cond = core.embedding_schedule(core.network.label_embedding, [a, b], steps)
+            z = torch.cat(
+                [
+                    prior.sample(
+                        1,
+                        self._segment_frames(),
+                        1.0,
+                        seed,
+                        cond=None if p_cond is None else p_cond[i : i + 1],
+                    )
+                    for i in range(steps)
+                ]
+            )
+            return core.decode(z, a if d_cond is None else None, cond=d_cond)
+        ea, eb = self.endpoint(a, sr, seed, label_a), self.endpoint(b, sr, seed, label_b)
+        w = torch.linspace(0, 1, steps, device=core.device)[:, None, None]
+        z = (1 - w) * ea.z[None] + w * eb.z[None]
+        table = core.network.label_embedding
+        return core.decode(z, cond=core.embedding_schedule(table, [ea.label, eb.label], steps))
+
+    def longform(self, request: TrackRequest):
+        """The start's latent sequence continued by the prior and decoded and inverted as one
+        stream, with no segments and no joins. ``labels`` (the conditioning moving linearly
+        between them) and ``temperature`` (a number or a list) are spread evenly over the
+        track; with neither ``label`` nor ``labels`` a labelled model uses the start's label
+        (a conditional model's fitting label, else the one under which the prior finds the
+        start most likely), or with no start a drawn one. ``bpm`` and ``steps_per_target`` do
+        not apply."""
+        core, r = self.core, request
+        prior = core.need_prior()
+        z0, start_label = None, r.label
+        if r.start is not None:
+            z0, start_label = self.start_sequence(r.start, r.start_sr, r.label)
+        try:
+            plan = plan_sequence(
+                r.seconds, core.audio, self.latent_rate, 0 if z0 is None else z0.shape[-1]
+            )
+        except ValueError as exc:
+            raise MelvaeError(str(exc)) from None
+        names = list(r.labels or ([start_label] if start_label else []))
+        if not names and core.labels and (prior.cfg.n_labels or core.conditional):
+            names = [self.likeliest_label(z0) if z0 is not None else core.draw_labels(1, r.seed)[0]]
+        for name in names:
+            core.label_index(name)
+        T = plan.latent_frames
+        temps = np.atleast_1d(np.asarray(r.temperature, dtype=np.float32))
+        if (temps < 0).any():
+            raise MelvaeError("temperature must be >= 0")
+        yield TrackHead(plan, names, "window")
+        yield from self._render(
+            plan,
+            z0,
+            schedule(list(temps), T),
+            core.embedding_schedule(prior.label_embedding, names, T),
+            core.embedding_schedule(core.network.label_embedding, names, T),
+            r.seed,
+        )
+
+    def _render(self, plan, start_z, temperature, prior_cond, decoder_cond, seed):
+        """Yield the track's audio in blocks (float32, summing to plan.total_samples) and a
+        dict per decoding window.
+
+        The latent sequence is ``start_z`` (C, T0) (a real segment's latent means) continued
+        by the prior, one frame at a time from its state after the start, with a temperature
+        (latent_frames,) and label embeddings (latent_frames, E) per frame (a schedule). It is
+        decoded in windows with ``context_frames()`` of latent context on both sides (the same
+        mel as one whole decode), and the mel is inverted as one stream. Memory is bounded by
+        one window and one inversion chunk, whatever the length."""
+        core, model, cfg, device = self.core, self.core.network, self.core.audio, self.core.device
+        prior = core.prior
+        ctx = model.context_frames()
+        gen = torch.Generator().manual_seed(seed)
+        stream = core.inverter.stream(plan.total_samples, seed)
+        T, t0 = plan.latent_frames, plan.start_frames
+
+        def cond_at(c: torch.Tensor | None, a: int, b: int) -> torch.Tensor | None:
+            return None if c is None else c[a:b].to(device)[None]
+
+        if t0:
+            state = prior.warm(start_z[:, :t0].to(device)[None], cond=cond_at(prior_cond, 0, t0))
+        else:
+            state = prior.start(1)
+        frames = prior.stream(
+            state, T - t0, temperature[t0:], cond=cond_at(prior_cond, t0, T), generator=gen
+        )
+        # buffer holds latent frames [buf_start, buf_start + buf.shape[-1]) of the sequence
+        C = model.cfg.latent_channels
+        buf = start_z[:, :t0].to(device) if t0 else torch.zeros(C, 0, device=device)
+        buf_start, made, r = 0, t0, model.rate
+        for w_start in plan.positions:
+            w_end = min(T, w_start + plan.window)
+            need = min(T, w_end + ctx)
+            new = [next(frames)[0] for _ in range(need - made)]
+            if new:
+                buf = torch.cat([buf, torch.stack(new, dim=-1)], dim=-1)
+                made = need
+            with torch.no_grad():  # the buffer holds every frame of context the window needs
+                mel = decode_window(
+                    model,
+                    buf[None, :, : need - buf_start],
+                    w_start - buf_start,
+                    w_end - buf_start,
+                    cond=cond_at(decoder_cond, buf_start, need),
+                )
+            mel = mel[:, : max(0, plan.total_frames - w_start * r)]
+            yield from stream.push(normalized_to_power(mel, cfg))
+            yield {
+                "index": w_start // plan.window,
+                "start_seconds": round(cfg.frames_to_seconds(w_start * r), 4),
+                "end_seconds": round(
+                    min(cfg.frames_to_seconds(w_end * r), plan.total_samples / cfg.sample_rate),
+                    4,
+                ),
+                "from": "start clip" if w_start < t0 else "prior",
+            }
+            keep_from = max(0, w_end - ctx)  # frames before this are never needed again
+            buf, buf_start = buf[:, keep_from - buf_start :], keep_from
+        yield from stream.finish()
+
+    def start_sequence(self, start, sr: int | None, label: str | None):
+        """A long track's start as (latent means (C, T'), its label or None): the first
+        segment of a clip, or all of a shorter one, never padded (the model takes any length,
+        and padding would open the track with silence and warm the prior on it). ``start``:
+        an audio file, samples at ``sr``, or a normalized mel (n_mels, frames)."""
+        core = self.core
+        arr = None if isinstance(start, (str, Path)) else np.asarray(start, dtype=np.float32)
+        if arr is not None and arr.ndim == 2 and arr.shape[0] == core.audio.n_mels:
+            mel = torch.from_numpy(arr[:, : core.audio.segment_frames])
+        else:
+            wave = mono_audio(start, sr, core.audio.sample_rate)[: core.audio.segment_samples]
+            if len(wave) < core.audio.n_fft:
+                raise MelvaeError(f"the start clip is too short: {len(wave)} samples")
+            mel = log_mel(torch.from_numpy(np.ascontiguousarray(wave))[None], core.audio)[0]
+        mel = mel.to(core.device)
+        if label is None and core.conditional:
+            label = core.fitting_label(mel)
+        return torch.from_numpy(core.encode_mel(mel[None], label)[0]).to(core.device), label
+
+    def likeliest_label(self, z: torch.Tensor) -> str:
+        """The label under which the prior finds the latent sequence z (C, T') most likely."""
+        core = self.core
+        prior = core.need_prior()
+        if not prior.cfg.n_labels:
+            return core.labels[0]
+        with torch.no_grad():
+            nll = [
+                float(prior.nll(z[None], torch.tensor([i], device=core.device)))
+                for i in range(prior.cfg.n_labels)
+            ]
+        return core.labels[int(np.argmin(nll))]

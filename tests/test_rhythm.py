@@ -5,10 +5,13 @@ import pytest
 
 from melvae.config import AudioConfig
 from melvae.evaluation.rhythm import (
+    beat_locked_pulse,
+    loop_wrap_jump,
     pulse_clarity,
     regular_marks,
     seam_score,
     tempo_bpm,
+    tempo_held,
     tempo_stability,
     timbre_jump_ratio,
     windowed_tempo_bpm,
@@ -125,3 +128,64 @@ def test_regular_marks():
     assert regular_marks(30.0) == [10.0, 20.0]  # strictly inside
     assert regular_marks(5.0) == []
     assert regular_marks(3.0, every=1.0) == [1.0, 2.0]
+
+
+# -- holding an asked tempo --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bpm", [100.0, 128.0, 150.0])
+def test_tempo_held_by_a_click_track_at_the_asked_tempo_only(bpm):
+    cfg = TINY_AUDIO
+    clicks = click_track(60.0, bpm)
+    assert tempo_held(clicks, cfg, bpm) == 1.0
+    assert tempo_held(clicks, cfg, bpm / 2) == 1.0  # the half or double counts as held
+    assert tempo_held(clicks, cfg, bpm * 1.06) == 0.0  # 6% off: another tempo
+    assert tempo_held(click_track(60.0, bpm * 0.9), cfg, bpm) == 0.0
+
+
+def test_tempo_held_counts_the_windows_that_hold_it():
+    cfg = TINY_AUDIO
+    # 40 s at 120 BPM, then 40 s at 140: 20 s windows every 10 s, 7 in all; the three
+    # inside the first part hold 120, the three inside the second do not, the one across the
+    # change may go either way.
+    change = np.concatenate([click_track(40.0, 120.0), click_track(40.0, 140.0, seed=1)])
+    assert 3 / 7 <= tempo_held(change, cfg, 120.0) <= 4 / 7
+    assert tempo_held(np.zeros(30 * cfg.sample_rate, np.float32), cfg, 120.0) == 0.0
+    assert tempo_held(click_track(8.0, 120.0), cfg, 120.0) == 1.0  # shorter than a window
+    # A sample rate instead of a config: the default STFT settings at that rate.
+    assert tempo_held(click_track(40.0, 120.0), cfg.sample_rate, 120.0) == 1.0
+
+
+def test_beat_locked_pulse_asks_for_the_exact_tempo():
+    cfg = TINY_AUDIO
+    clicks = click_track(60.0, 128.0)
+    exact = beat_locked_pulse(clicks, cfg, 128.0)
+    assert exact > 0.95
+    # 1% off drifts 0.43 beats over a 20 s window: the grid blurs, more the further off.
+    assert 0.5 < beat_locked_pulse(clicks, cfg, 129.28) < exact
+    assert beat_locked_pulse(clicks, cfg, 128.0 * 1.06) < 0.2
+    rng = np.random.default_rng(0)
+    noise = (0.1 * rng.standard_normal(60 * cfg.sample_rate)).astype(np.float32)
+    assert beat_locked_pulse(noise, cfg, 128.0) < 0.1
+    assert beat_locked_pulse(np.zeros_like(noise), cfg, 128.0) == 0.0
+    # Off-beats as strong as the beats: a grid at the beat sees both phases and cancels.
+    offbeats = click_track(60.0, 256.0)
+    assert beat_locked_pulse(offbeats, cfg, 128.0) < 0.2
+    assert beat_locked_pulse(offbeats, cfg, 256.0) > 0.95
+    with pytest.raises(ValueError):
+        beat_locked_pulse(clicks, cfg, 0.0)
+
+
+def test_loop_wrap_jump_whole_bars_versus_a_cut_through_a_change():
+    cfg = TINY_AUDIO
+    sr = cfg.sample_rate
+    # 4 bars at 120 BPM on one chord, then 4 bars on another.
+    first = tone_track(8.0, sr, 110.0, np.random.default_rng(1))
+    second = tone_track(8.0, sr, 165.0, np.random.default_rng(2))
+    track = np.concatenate([first, second])
+    assert 0.7 < loop_wrap_jump(track[: 8 * sr], cfg) < 1.3  # one chord, cut at whole bars
+    # The same length cut across the change: its end (second chord) runs into its start
+    # (first chord) when it repeats.
+    assert loop_wrap_jump(track[4 * sr : 12 * sr], cfg) > 5.0
+    with pytest.raises(ValueError):
+        loop_wrap_jump(track[: 3 * sr], cfg)  # too short for 1 s of context around the wrap

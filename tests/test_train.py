@@ -238,3 +238,26 @@ def test_centroids_are_each_labels_mean_latent(tiny_run, tiny_data):
         rows = [k for k, i in enumerate(train_idx) if data.label_ids[i] == label]
         expected = mu[rows].mean(0)
         assert torch.allclose(best.label_centroids[label], expected, atol=1e-5)
+
+
+def test_fit_prior_on_run_keeps_the_autoencoder_and_writes_a_run(tiny_seq_run, tiny_run, tmp_path):
+    from melvae.training.train import fit_prior_on_run
+
+    out = tmp_path / "refit"
+    facts = fit_prior_on_run(tiny_seq_run, out, minutes=None, epochs=2, progress=False)
+    assert facts["prior_kind"] == "gru" and facts["prior_epochs"] == 2
+    old, new = load_checkpoint(tiny_seq_run / "best.pt"), load_checkpoint(out / "best.pt")
+    for key, value in old.model.state_dict().items():
+        assert torch.equal(value, new.model.state_dict()[key]), key
+    assert new.prior is not None and new.info["prior_epochs"] == 2
+    assert not all(
+        torch.equal(a, b)
+        for a, b in zip(old.prior.state_dict().values(), new.prior.state_dict().values())
+    )
+    assert json.loads((out / "config.json").read_text()) == json.loads(
+        (tiny_seq_run / "config.json").read_text()
+    )
+    with pytest.raises(MelvaeError, match="unknown prior"):
+        fit_prior_on_run(tiny_seq_run, tmp_path / "x", minutes=None, prior="nope")
+    with pytest.raises(MelvaeError, match="vector"):
+        fit_prior_on_run(tiny_run, tmp_path / "y", minutes=None, epochs=1)

@@ -7,6 +7,8 @@ A dataset folder (written by :mod:`melvae.data.preprocess`, read by :mod:`melvae
     manifest.csv        one row per segment: index, source, start_seconds, label, start_sample
     audio_config.json   the AudioConfig, the dataset format version, the hop and audio folder
     summary.json        files read and skipped, segments, hours of audio
+    beats.npz           per segment: each mel frame's beat phase (NaN: no clear beat), the
+                        track's tempo; absent from datasets made before beats were tracked
 
 A run folder (written by :mod:`melvae.training.train`):
 
@@ -30,6 +32,7 @@ MELS = "mels.npy"
 MANIFEST = "manifest.csv"
 AUDIO_CONFIG = "audio_config.json"
 SUMMARY = "summary.json"
+BEATS = "beats.npz"
 
 # -- run folder -------------------------------------------------------------------------------
 RUN_CONFIG = "config.json"

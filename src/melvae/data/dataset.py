@@ -12,7 +12,7 @@ import torch
 
 from melvae.config import DATASET_FORMAT_VERSION, AudioConfig
 from melvae.errors import MelvaeError
-from melvae.layout import AUDIO_CONFIG, MANIFEST, MELS
+from melvae.layout import AUDIO_CONFIG, BEATS, MANIFEST, MELS
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,37 @@ def read_audio_config(data_dir: Path | str) -> AudioConfig:
     return AudioConfig.from_dict(read_dataset_meta(data_dir)["audio_config"])
 
 
+def read_beats(data_dir: Path, segments: list[SegmentInfo], frames: int):
+    """The dataset's beats.npz as (beat_phase float32 (N, frames) in [0, 1), NaN for every
+    frame of a segment whose track has no clear beat; bpm float32 (N,), NaN likewise), or
+    (None, None) for a dataset made before beats were tracked. A file that does not match
+    the manifest (another preprocess run's) is an error, not a silent mismatch."""
+    path = Path(data_dir) / BEATS
+    if not path.is_file():
+        return None, None
+    try:
+        with np.load(path) as npz:
+            phase = npz["phase"].astype(np.float32)
+            bpm, starts = npz["bpm"].astype(np.float32), npz["start_sample"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise MelvaeError(f"{path} is unreadable ({exc}): run `melvae preprocess` again") from None
+    if phase.shape != (len(segments), frames) or not np.array_equal(
+        starts, [s.start_sample for s in segments]
+    ):
+        raise MelvaeError(
+            f"{path} does not match {MANIFEST} (phases {phase.shape} for {len(segments)} "
+            f"segments of {frames} frames): run `melvae preprocess` again"
+        )
+    return phase, bpm
+
+
 class MelDataset(torch.utils.data.Dataset):
     """Segments of a dataset folder: item i is (mel float32 (n_mels, frames) in [0, 1],
-    label index int64, -1 where unlabelled). The mel file is memory-mapped, not loaded."""
+    label index int64, -1 where unlabelled). The mel file is memory-mapped, not loaded.
+
+    ``beat_phase`` (N, frames) and ``bpm`` (N,): each mel frame's beat phase and each
+    segment's tempo, NaN where its track has no clear beat; None for a dataset made before
+    beats were tracked (see :func:`read_beats`)."""
 
     def __init__(self, data_dir: Path | str, labels: list[str] | None = None):
         self.data_dir = Path(data_dir)
@@ -80,6 +108,7 @@ class MelDataset(torch.utils.data.Dataset):
                 f"{self.data_dir / MELS} has shape {self.mels.shape}, "
                 f"expected {expected} from its manifest and audio config"
             )
+        self.beat_phase, self.bpm = read_beats(self.data_dir, self.segments, expected[2])
         found = sorted({s.label for s in self.segments if s.label})
         self.labels = list(labels) if labels is not None else found
         index = {name: i for i, name in enumerate(self.labels)}

@@ -7,6 +7,10 @@ The dataset folder holds:
                         start_sample (at the dataset's rate)
     audio_config.json   the AudioConfig, the dataset format version, the hop and audio folder
     summary.json        files read and skipped (with the reason), segments, hours of audio
+    beats.npz           phase (N, frames) float32: each mel frame's beat phase in [0, 1), NaN
+                        for every frame of a track with no clear beat; bpm (N,) float32: the
+                        track's tempo, NaN likewise; pulse_clarity (N,) the track's;
+                        start_sample (N,) int64, as in the manifest (see melvae.audio.beats)
 
 Files are decoded in worker processes; segments are appended to a temporary file as they
 arrive and the folder's files are renamed into place only at the end, so an interrupted run
@@ -29,7 +33,7 @@ import numpy as np
 from melvae.audio.io import find_audio_files
 from melvae.config import DATASET_FORMAT_VERSION, FILES_PER_WORKER, AudioConfig, write_json
 from melvae.errors import MelvaeError
-from melvae.layout import AUDIO_CONFIG, MANIFEST, MELS, SUMMARY
+from melvae.layout import AUDIO_CONFIG, BEATS, MANIFEST, MELS, SUMMARY
 
 SILENT_FILE_PEAK = 1e-4  # -80 dBFS: a file whose peak stays below is skipped as silent
 SILENT_SEGMENT_RMS = 1e-3  # -60 dBFS: segments quieter than this are dropped
@@ -45,6 +49,9 @@ class FileResult:
     seconds: float = 0.0
     silent_segments: int = 0
     skipped: str | None = None  # the reason, when the file gave no segment
+    beat_phase: np.ndarray | None = None  # float32 (k, frames), NaN without a clear beat
+    bpm: float = float("nan")  # the track's tempo, NaN without a clear beat
+    pulse_clarity: float = float("nan")
 
 
 @dataclass
@@ -55,6 +62,7 @@ class Summary:
     silent_segments_dropped: int = 0
     hours: float = 0.0
     labels: dict[str, int] = field(default_factory=dict)  # label -> segments
+    files_with_beat: int = 0  # files read with a clear beat (a clock for their segments)
     seconds_taken: float = 0.0
 
     def lines(self) -> list[str]:
@@ -63,6 +71,7 @@ class Summary:
             f"segments written: {self.segments} ({self.hours:.2f} h of audio read, "
             f"{self.silent_segments_dropped} silent segments dropped)",
         ]
+        out.append(f"clear beat (tempo tracked): {self.files_with_beat} of {self.files_read} files")
         reasons = Counter(r.split(":")[0] for r in self.files_skipped.values())
         out += [f"  skipped, {reason}: {n}" for reason, n in sorted(reasons.items())]
         if self.labels:
@@ -80,6 +89,7 @@ def _segment_file(args: tuple[str, str, str, dict, int]) -> FileResult:
     """Worker: decode one file and cut it into log-mel segments (runs in a subprocess)."""
     import torch
 
+    from melvae.audio.beats import phase_at, track_beats
     from melvae.audio.features import log_mel
     from melvae.audio.io import load_audio
 
@@ -122,6 +132,16 @@ def _segment_file(args: tuple[str, str, str, dict, int]) -> FileResult:
         return result
     result.mels = np.concatenate(mels)
     result.starts = kept
+    # The beat phase at every mel frame's centre (frame f of a segment starting at sample s
+    # is centred on s + f hop), from the beats of the whole file.
+    beats = track_beats(wave, cfg.sample_rate)
+    result.pulse_clarity = beats.pulse_clarity
+    centres = np.array(kept)[:, None] + cfg.hop_length * np.arange(cfg.segment_frames)[None, :]
+    if beats.clear:
+        result.bpm = beats.bpm
+        result.beat_phase = phase_at(beats.times, centres / cfg.sample_rate).astype(np.float32)
+    else:
+        result.beat_phase = np.full(centres.shape, np.nan, dtype=np.float32)
     return result
 
 
@@ -177,6 +197,7 @@ def preprocess(
         for f in files
     ]
     summary, rows = Summary(), []
+    beats: dict[str, list] = {"phase": [], "bpm": [], "pulse_clarity": []}
     t0 = time.perf_counter()
     try:
         with open(raw_path, "wb") as raw:
@@ -200,7 +221,11 @@ def preprocess(
                         summary.files_skipped[res.source] = res.skipped
                         continue
                     summary.files_read += 1
+                    summary.files_with_beat += int(np.isfinite(res.bpm))
                     res.mels.tofile(raw)
+                    beats["phase"].append(res.beat_phase)
+                    beats["bpm"] += [res.bpm] * len(res.starts)
+                    beats["pulse_clarity"] += [res.pulse_clarity] * len(res.starts)
                     for start in res.starts:
                         rows.append(
                             (
@@ -230,6 +255,7 @@ def preprocess(
         writer.writerow(["index", "source", "start_seconds", "label", "start_sample"])
         writer.writerows(rows)
     (out_dir / (MANIFEST + ".tmp")).replace(out_dir / MANIFEST)
+    _write_beats(out_dir / BEATS, beats, [r[4] for r in rows])
     write_json(
         out_dir / AUDIO_CONFIG,
         {
@@ -244,6 +270,20 @@ def preprocess(
     summary.seconds_taken = time.perf_counter() - t0
     write_json(out_dir / SUMMARY, summary.__dict__)
     return summary
+
+
+def _write_beats(path: Path, beats: dict[str, list], starts: list[int]) -> None:
+    """beats.npz (see the module docstring), written under a temporary name and renamed."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to the name
+        np.savez(
+            fh,
+            phase=np.concatenate(beats["phase"]),
+            bpm=np.array(beats["bpm"], dtype=np.float32),
+            pulse_clarity=np.array(beats["pulse_clarity"], dtype=np.float32),
+            start_sample=np.array(starts, dtype=np.int64),
+        )
+    tmp.replace(path)
 
 
 def _raw_to_npy(raw_path: Path, npy_path: Path, shape: tuple[int, ...]) -> None:

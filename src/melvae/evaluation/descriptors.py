@@ -6,7 +6,9 @@ said); frames are melvae's STFT frames (:func:`melvae.audio.features.stft`, one 
 ``hop_length``); dB are on melvae's log-mel scale (fixed reference, floored at -top_db).
 
 * frame descriptors: the STFT magnitude, spectral flux, the onset envelope and MFCCs, each
-  computable in blocks (:func:`framewise`) so a track of any length needs bounded memory;
+  computable in blocks (:func:`framewise`) so a track of any length needs bounded memory
+  (the onset envelope, its autocorrelation and ``framewise`` are
+  :mod:`melvae.audio.onsets`', beneath the beat tracker, and named here too);
 * :func:`audio_embedding`: a hand-crafted clip embedding (MFCC, chroma, spectral contrast and
   onset statistics), because no pretrained music-embedding model can be downloaded offline.
 
@@ -22,7 +24,16 @@ import functools
 import numpy as np
 import torch
 
-from melvae.audio.features import REF_POWER, mel_filterbank, power_to_normalized, stft
+from melvae.audio.features import REF_POWER, stft
+from melvae.audio.onsets import (  # the onset envelope lives beneath the beat tracker
+    MAX_BPM,
+    MIN_BPM,
+    autocorrelation,
+    framewise,
+    onset_envelope,  # noqa: F401 (a frame descriptor of this module's, defined there)
+)
+from melvae.audio.onsets import mel_db as _mel_db
+from melvae.audio.onsets import onset_from_db as _onset_from_db
 from melvae.config import AudioConfig
 
 N_MFCC = 20
@@ -30,8 +41,6 @@ N_CONTRAST_BANDS = 7  # six octaves below Nyquist, plus everything under the low
 CONTRAST_QUANTILE = 0.02  # share of a band's bins averaged for its peak and for its valley
 CHROMA_MAX_HZ = 5000.0
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-# tempo range: the onset periodicity here, melvae.evaluation.rhythm's tempo
-MIN_BPM, MAX_BPM = 60.0, 200.0
 
 
 # -- frame descriptors ---------------------------------------------------------------------------
@@ -59,59 +68,6 @@ def spectral_flux(audio: np.ndarray, cfg: AudioConfig) -> np.ndarray:
     return framewise(np.asarray(audio, dtype=np.float32).reshape(-1), cfg, flux)
 
 
-def framewise(wave: np.ndarray, cfg: AudioConfig, fn, block_frames: int = 4096) -> np.ndarray:
-    """fn(wave) -> (frames, ...) for mono audio of any length, in blocks of ``block_frames``
-    frames: the same values as ``fn(wave)`` for any ``fn`` whose frame t depends on STFT
-    frames t and t-1 only. Each block is cut from the audio with a margin of frames on both
-    sides (those the block's own zero padding and the t-1 dependency touch) which is dropped."""
-    hop = cfg.hop_length
-    n_frames = len(wave) // hop + 1
-    if n_frames <= 2 * block_frames:
-        return fn(wave)
-    margin = -(-cfg.n_fft // (2 * hop)) + 1
-    out = []
-    for f0 in range(0, n_frames, block_frames):
-        f1 = min(f0 + block_frames, n_frames)
-        a, b = max(f0 - margin, 0), min(f1 + margin, n_frames)  # frames [a, b) computed
-        # Frame j of the block is centred on sample (a + j) * hop, as in the whole signal; the
-        # last block runs to the end, so it sees the same trailing samples.
-        block = wave[a * hop :] if b == n_frames else wave[a * hop : (b - 1) * hop + 1]
-        out.append(fn(block)[f0 - a : f1 - a])
-    return np.concatenate(out)
-
-
-def _onset_from_db(db: torch.Tensor) -> torch.Tensor:
-    """Log-mel dB (..., M, T) -> onset envelope (..., T): the mean over mel bands of the rise
-    in dB since the previous frame, rises only; 0 at the first frame."""
-    rise = torch.clamp(db[..., 1:] - db[..., :-1], min=0.0).mean(-2)
-    return torch.nn.functional.pad(rise, (1, 0))
-
-
-def autocorrelation(env: torch.Tensor) -> torch.Tensor:
-    """Biased autocorrelation of the mean-removed envelope (..., T): r[l] = sum_t e[t] e[t+l]."""
-    e = env - env.mean(-1, keepdim=True)
-    t = e.shape[-1]
-    spec = torch.fft.rfft(e, n=2 * t)
-    return torch.fft.irfft(spec.abs().square(), n=2 * t)[..., :t]
-
-
-def onset_envelope(audio: np.ndarray | torch.Tensor, cfg: AudioConfig) -> np.ndarray:
-    """Onset strength per frame, audio (..., samples) -> (..., frames): the mean over mel bands
-    of ``max(0, dB[m, t] - dB[m, t-1])`` on melvae's log-mel in dB (spectral flux of the
-    log-mel, rises only, as in Boeck & Widmer 2013 without their filtering); 0 at frame 0.
-    Mono audio of any length is processed in blocks (bounded memory)."""
-
-    def envelope(wave: np.ndarray | torch.Tensor) -> np.ndarray:
-        wave = torch.as_tensor(np.asarray(wave) if not torch.is_tensor(wave) else wave)
-        with torch.no_grad():
-            db = _mel_db(stft(wave.to(torch.float32), cfg).abs().square(), cfg)
-            return _onset_from_db(db.double()).numpy()
-
-    if torch.is_tensor(audio) or np.ndim(audio) != 1:
-        return envelope(audio)
-    return framewise(np.asarray(audio, dtype=np.float32), cfg, envelope)
-
-
 def mfcc_frames(audio: np.ndarray, cfg: AudioConfig) -> np.ndarray:
     """MFCCs per frame of mono audio (samples,) -> float64 (frames, k), k = min(20, n_mels),
     as in :func:`audio_embedding` (DCT-II of the log-mel in dB); blockwise, bounded memory."""
@@ -124,12 +80,6 @@ def mfcc_frames(audio: np.ndarray, cfg: AudioConfig) -> np.ndarray:
             return torch.matmul(basis, db).T.numpy()
 
     return framewise(np.asarray(audio, dtype=np.float32).reshape(-1), cfg, mfcc)
-
-
-def _mel_db(power: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
-    """Linear power (..., F, T) -> log-mel in dB against melvae's reference, in [-top_db, 0]."""
-    mel_power = torch.matmul(mel_filterbank(cfg, power.device), power)
-    return power_to_normalized(mel_power, cfg) * cfg.top_db - cfg.top_db
 
 
 @functools.lru_cache(maxsize=8)

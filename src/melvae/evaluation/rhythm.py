@@ -1,9 +1,11 @@
 """How a long track moves in time: tempo, beat stability and pulse clarity from the onset
-envelope, and continuity at marks (joins): the seam score from spectral flux and the timbre
-jump ratio from MFCCs. numpy/torch only: everything runs offline.
+envelope; whether it holds an asked tempo (tempo held, beat-locked pulse); and continuity at
+marks (joins, a loop's wrap): the seam score from spectral flux and the timbre jump ratio
+from MFCCs. numpy/torch only: everything runs offline.
 
 Audio is mono float (samples,) at ``cfg.sample_rate``; the frame descriptors these are
-statistics of are defined in :mod:`melvae.evaluation.descriptors`.
+statistics of are defined in :mod:`melvae.audio.onsets` (the onset envelope, shared with the
+beat tracker) and :mod:`melvae.evaluation.descriptors` (flux, MFCCs).
 """
 
 from __future__ import annotations
@@ -11,73 +13,32 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from melvae.audio.onsets import envelope_pulse_clarity, onset_envelope, tempo_from_envelope
 from melvae.config import AudioConfig
-from melvae.evaluation.descriptors import (
-    MAX_BPM,
-    MIN_BPM,
-    autocorrelation,
-    mfcc_frames,
-    onset_envelope,
-    spectral_flux,
-)
+from melvae.evaluation.descriptors import mfcc_frames, spectral_flux
 
-PRIOR_BPM, PRIOR_OCTAVES = 120.0, 1.0  # tempo prior: log-normal around 120 BPM, 1 octave std
-ONSET_FLOOR_DB = 0.1  # onset-envelope fluctuation that counts as none (pulse_clarity)
+TEMPO_WINDOW_SECONDS = 20.0  # windows of the tempo figures (tempo_held, beat_locked_pulse)
+TEMPO_TOLERANCE = 0.03  # relative tempo error that still counts as the asked beat
+
+
+def _config(cfg: AudioConfig | int) -> AudioConfig:
+    """An AudioConfig, or a sample rate (int) taken at the default STFT settings."""
+    return cfg if isinstance(cfg, AudioConfig) else AudioConfig(sample_rate=int(cfg))
 
 
 # -- tempo and pulse -----------------------------------------------------------------------------
 
 
-def _tempo_from_envelope(env: np.ndarray, fps: float) -> float:
-    """Tempo (BPM) of one onset envelope (frames at ``fps`` per second).
-
-    A beat of period L frames repeats at L, 2 L and 4 L (beat, half bar, bar in 4/4), so each
-    candidate lag L in 60-200 BPM scores the mean of the normalized autocorrelation r/r[0]
-    near those three lags (within k/2 frames of k L, at least 1, for L's rounding), times a
-    log-normal prior of 1 octave around 120 BPM (as librosa's ``tempo``). Scoring one lag
-    alone picks the bar's backbeat or 3-beat figures as often as the beat on synthetic techno
-    (ours and librosa's: 86 or 64 BPM for 128); the three metrical levels together found the
-    beat of 8/8 techno excerpts, and 6/8 breakbeats (the other two: half tempo). The period
-    is then refined to a fraction of a frame: a parabola through each of the three peaks,
-    ``period = sum(peak_k) / sum(k)``. The lags considered stop where four beats no longer
-    fit in the envelope; NaN for a flat envelope (silence) or one too short for four beats at
-    200 BPM."""
-    ac = autocorrelation(torch.from_numpy(np.asarray(env, dtype=np.float64))).numpy()
-    multiples = (1, 2, 4)
-    lo = int(np.ceil(60.0 * fps / MAX_BPM))
-    hi = min(int(np.floor(60.0 * fps / MIN_BPM)), (len(ac) - 4) // multiples[-1])
-    if hi < lo or ac[0] <= 1e-20:
-        return float("nan")
-    ac = ac / ac[0]
-    reach = {k: max(1, int(np.ceil(k / 2))) for k in multiples}
-
-    def peak(centre: int, k: int) -> int:
-        window = np.arange(centre - reach[k], centre + reach[k] + 1)
-        return int(window[np.argmax(ac[window])])
-
-    lags = np.arange(lo, hi + 1)
-    bpm = 60.0 * fps / lags
-    prior = np.exp(-0.5 * (np.log2(bpm / PRIOR_BPM) / PRIOR_OCTAVES) ** 2)
-    salience = np.array([np.mean([ac[peak(k * lag, k)] for k in multiples]) for lag in lags])
-    best = int(lags[np.argmax(salience * prior)])
-    positions = []
-    for k in multiples:
-        i = peak(k * best, k)
-        a, b, c = ac[i - 1], ac[i], ac[i + 1]
-        denom = a - 2 * b + c
-        positions.append(i + (float(np.clip(0.5 * (a - c) / denom, -0.5, 0.5)) if denom < 0 else 0))
-    return float(60.0 * fps * sum(multiples) / sum(positions))
-
-
 def tempo_bpm(audio: np.ndarray | torch.Tensor, cfg: AudioConfig) -> float | np.ndarray:
     """Tempo in BPM (60-200) from the autocorrelation of :func:`onset_envelope`; see
-    ``_tempo_from_envelope`` for the peak picking. audio (samples,) -> float, (n, samples) ->
-    (n,). NaN for silence or a clip shorter than four beats at 200 BPM (1.2 s)."""
+    :func:`melvae.audio.onsets.tempo_from_envelope` for the peak picking. audio (samples,)
+    -> float, (n, samples) -> (n,). NaN for silence or a clip shorter than four beats at
+    200 BPM (1.2 s)."""
     env = onset_envelope(audio, cfg)
     fps = cfg.sample_rate / cfg.hop_length
     if env.ndim == 1:
-        return _tempo_from_envelope(env, fps)
-    return np.array([_tempo_from_envelope(e, fps) for e in env.reshape(-1, env.shape[-1])])
+        return tempo_from_envelope(env, fps)
+    return np.array([tempo_from_envelope(e, fps) for e in env.reshape(-1, env.shape[-1])])
 
 
 def windowed_tempo_bpm(
@@ -92,7 +53,7 @@ def windowed_tempo_bpm(
     fps = cfg.sample_rate / cfg.hop_length
     win, hop = int(round(window_seconds * fps)), int(round(hop_seconds * fps))
     starts = range(0, len(env) - win + 1, max(hop, 1))
-    return np.array([_tempo_from_envelope(env[s : s + win], fps) for s in starts])
+    return np.array([tempo_from_envelope(env[s : s + win], fps) for s in starts])
 
 
 def tempo_stability(
@@ -139,23 +100,87 @@ def pulse_clarity(
     floor leaves envelopes of audible onsets (std >> 0.1 dB) as they are. The biased estimate
     shrinks r[l] by (T - l) / T, at most 5% at the defaults. NaN when the window is shorter
     than 2 max_lag (a period must fit twice to be seen)."""
-    if window_seconds <= 0 or hop_seconds <= 0:
-        raise ValueError("window_seconds and hop_seconds must be positive")
-    if not 0 < min_lag <= max_lag:
-        raise ValueError(f"need 0 < min_lag <= max_lag, got {min_lag} and {max_lag}")
     env = onset_envelope(np.asarray(audio, dtype=np.float32).reshape(-1), cfg)
     fps = cfg.sample_rate / cfg.hop_length
-    lo, hi = max(1, int(np.ceil(min_lag * fps))), int(np.floor(max_lag * fps))
-    if hi < lo:
-        raise ValueError(f"no whole frame lag lies in [{min_lag}, {max_lag}] s")
-    win = min(int(round(window_seconds * fps)), len(env))
-    if win < 2 * hi:
-        return float("nan")
-    hop = max(1, int(round(hop_seconds * fps)))
-    windows = np.stack([env[s : s + win] for s in range(0, len(env) - win + 1, hop)])
-    ac = autocorrelation(torch.from_numpy(windows)).numpy()
-    peak = ac[:, lo : hi + 1].max(1) / (ac[:, 0] + win * ONSET_FLOOR_DB**2)
-    return float(peak.mean())
+    return envelope_pulse_clarity(env, fps, window_seconds, hop_seconds, min_lag, max_lag)
+
+
+# -- holding an asked tempo ----------------------------------------------------------------------
+
+
+def _windows(n: int, win: int, hop: int) -> list[int]:
+    """Starts of whole windows of ``win`` frames every ``hop`` in ``n`` frames; one window
+    of the whole length where none fits."""
+    return list(range(0, n - win + 1, max(1, hop))) if n >= win else [0]
+
+
+def tempo_held(
+    audio: np.ndarray,
+    cfg: AudioConfig | int,
+    bpm: float,
+    window_seconds: float = TEMPO_WINDOW_SECONDS,
+    tolerance: float = TEMPO_TOLERANCE,
+    hop_seconds: float | None = None,
+) -> float:
+    """The share of windows that hold the asked tempo: mono audio (samples,) -> [0, 1].
+
+    The onset envelope (:func:`onset_envelope`, once over the whole track) is cut into windows
+    of ``window_seconds`` every ``hop_seconds`` (default: half a window; a track shorter
+    than one window is one window). A window holds ``bpm`` when its strongest onset
+    periodicity, the tempo :func:`tempo_bpm` finds in it (60-200 BPM), is ``bpm``, its half or
+    its double within ``tolerance`` (relative: 0.03 is 3%). A window with no tempo (silence)
+    does not hold it. ``cfg``: the AudioConfig, or a sample rate (default STFT settings)."""
+    cfg = _config(cfg)
+    if bpm <= 0 or window_seconds <= 0 or tolerance < 0:
+        raise ValueError("bpm and window_seconds must be positive, tolerance >= 0")
+    env = onset_envelope(np.asarray(audio, dtype=np.float32).reshape(-1), cfg)
+    fps = cfg.sample_rate / cfg.hop_length
+    win = int(round(window_seconds * fps))
+    hop = int(round((hop_seconds or window_seconds / 2) * fps))
+    tempi = np.array(
+        [tempo_from_envelope(env[s : s + win], fps) for s in _windows(len(env), win, hop)]
+    )
+    ratios = tempi[:, None] / (bpm * np.array([0.5, 1.0, 2.0]))[None, :]
+    held = np.any(np.abs(ratios - 1.0) <= tolerance, axis=1)  # NaN compares False
+    return float(held.mean())
+
+
+def beat_locked_pulse(
+    audio: np.ndarray,
+    cfg: AudioConfig | int,
+    bpm: float,
+    window_seconds: float = TEMPO_WINDOW_SECONDS,
+    hop_seconds: float | None = None,
+) -> float:
+    """How strongly the onsets line up with a beat grid at exactly ``bpm``: mono audio
+    (samples,) -> [0, 1].
+
+    Per window of ``window_seconds`` (every ``hop_seconds``, default half a window), the
+    phase coherence of the onset envelope e >= 0 (:func:`onset_envelope`) against the grid:
+
+        R = | sum_t e[t] exp(2 pi i t / P) | / sum_t e[t],    P = 60 fps / bpm frames
+
+    the length of the mean of unit phasors at each frame's beat phase, weighted by its onset
+    strength (the grid's own phase is free: only the alignment counts), and the result is the
+    mean over windows. 1: every onset falls at the same phase of the asked beat; about 0:
+    onsets at every phase (another tempo, a drifting one, no beat; silence gives 0). Unlike
+    :func:`pulse_clarity` it asks for *this* tempo: a steady beat 1% off drifts a fifth of a
+    beat in a 20 s window at 120 BPM and scores lower; strong off-beats (half the
+    onsets at phase 1/2) lower it too, as they blur the grid."""
+    cfg = _config(cfg)
+    if bpm <= 0 or window_seconds <= 0:
+        raise ValueError("bpm and window_seconds must be positive")
+    env = onset_envelope(np.asarray(audio, dtype=np.float32).reshape(-1), cfg)
+    fps = cfg.sample_rate / cfg.hop_length
+    win = int(round(window_seconds * fps))
+    hop = int(round((hop_seconds or window_seconds / 2) * fps))
+    phasor = np.exp(2j * np.pi * np.arange(len(env)) * bpm / (60.0 * fps))
+    scores = []
+    for s in _windows(len(env), win, hop):
+        e = env[s : s + win]
+        total = float(e.sum())
+        scores.append(abs(np.sum(e * phasor[s : s + win])) / total if total > 1e-12 else 0.0)
+    return float(np.mean(scores))
 
 
 # -- continuity at marks (joins) -----------------------------------------------------------------
@@ -234,6 +259,25 @@ def timbre_jump_ratio(
     if typical <= 1e-6:
         return float("nan")
     return float(np.mean(change(inside)) / typical)
+
+
+def loop_wrap_jump(
+    audio: np.ndarray, cfg: AudioConfig | int, context_seconds: float = 1.0
+) -> float:
+    """How much a loop's wrap (its end running into its start, as when it repeats) stands out
+    in timbre: mono audio (samples,) -> unitless ratio, 1.0 when the wrap is like any other
+    moment of the loop, well above 1 at a jump.
+
+    The loop is rotated by half its length, so the wrap sits in the middle with the loop's
+    own audio on both sides, and :func:`timbre_jump_ratio` is taken there with
+    ``context_seconds`` of context: the MFCC change across the wrap over the loop's median
+    change. Raises ValueError for a loop too short to hold the context around the wrap and
+    elsewhere (about 4 ``context_seconds``)."""
+    cfg = _config(cfg)
+    wave = np.asarray(audio, dtype=np.float32).reshape(-1)
+    half = len(wave) // 2
+    rotated = np.concatenate([wave[half:], wave[:half]])
+    return timbre_jump_ratio(rotated, cfg, [(len(wave) - half) / cfg.sample_rate], context_seconds)
 
 
 def regular_marks(seconds: float, every: float = 10.0) -> list[float]:

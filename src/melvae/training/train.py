@@ -318,6 +318,62 @@ def _finish(folder: RunFolder, model, device, data, train_idx, val_idx, train_cf
     return active_units(best.positions(mu[: len(train_idx)]))
 
 
+PRIORS = ("gru",)  # the priors fit_prior_on_run can train: today's GRU mixture density
+
+
+def fit_prior_on_run(
+    run_dir: Path | str,
+    out_dir: Path | str,
+    minutes: float | None,
+    prior: str = "gru",
+    epochs: int = 10_000,
+    device: str = "cpu",
+    progress: bool = True,
+    **prior_settings,
+) -> dict:
+    """Train a new prior on the latents of an existing sequence run's autoencoder (its
+    best.pt) for ``minutes`` (or ``epochs``), on the run's own dataset and split, and write
+    ``out_dir`` as a run folder of its own: config.json copied, best.pt the same autoencoder
+    with the new prior. So several priors compare on one autoencoder. ``prior``: one of
+    PRIORS; ``prior_settings``: PriorConfig fields. Returns the prior's facts (as in the
+    checkpoint's info)."""
+    from melvae.models.checkpoint import save_checkpoint
+    from melvae.training.prior import fit_prior
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    if prior not in PRIORS:
+        raise MelvaeError(f"unknown prior {prior!r}: use {', '.join(PRIORS)}")
+    config = read_run_config(run_dir)
+    ckpt = load_checkpoint(run_dir / BEST, device=_torch_device(*_lightning_device(device, 1)))
+    if ckpt.model.kind != "sequence":
+        raise MelvaeError(f"{run_dir} holds a {ckpt.model.kind} model: a prior needs a sequence")
+    train_cfg = TrainConfig.from_dict(config["train"])
+    data = MelDataset(config["data_dir"], labels=config["labels"])
+    train_idx, val_idx = track_split(data.segments, train_cfg.val_fraction, train_cfg.seed)
+    mu = ckpt.model.encode_batched(data.mels, data.label_ids, train_idx + val_idx)[0]
+    ckpt.prior, facts = fit_prior(
+        mu[: len(train_idx)],
+        mu[len(train_idx) :],
+        data,
+        train_idx,
+        val_idx,
+        rate=ckpt.model.rate,
+        n_labels=len(data.labels),
+        epochs=epochs,
+        minutes=minutes,
+        device=next(ckpt.model.parameters()).device,
+        seed=train_cfg.seed,
+        progress=progress,
+        **prior_settings,
+    )
+    facts["prior_kind"] = prior
+    ckpt.info = {k: v for k, v in ckpt.info.items() if not k.startswith("prior_")} | facts
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / RUN_CONFIG, config)
+    save_checkpoint(out_dir / BEST, ckpt)
+    return facts
+
+
 @contextlib.contextmanager
 def _quiet_lightning():
     """Keep Lightning's banners (accelerator lists, tips) and known-harmless warnings out of

@@ -120,3 +120,11 @@ def tiny_cond_seq_run(tiny_data, tmp_path_factory) -> Path:
     return _tiny_train(
         tiny_data, tmp_path_factory, "condseqrun", "sequence", prior_epochs=4, conditional=True
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_beat_run(tiny_data, tmp_path_factory) -> Path:
+    """tiny_seq_run's settings with the clocked prior ("beat"), on tiny_data's beats."""
+    return _tiny_train(
+        tiny_data, tmp_path_factory, "beatrun", "sequence", prior_epochs=4, prior="beat"
+    )

@@ -81,10 +81,9 @@ class WalkPrior(Prior):
     def warm(self, z, labels=None, cond=None):
         return z[:, :, -1].clone()
 
-    def stream(self, state, steps, temperature=1.0, labels=None, cond=None, generator=None):
-        for _ in range(steps):
-            state += 0.02 * float(temperature) * torch.randn(state.shape, generator=generator)
-            yield state.clamp(0, 1).clone()
+    def step(self, state, cond, clock, temperature, generator):
+        state += 0.02 * temperature * torch.randn(state.shape, generator=generator)
+        return state.clamp_(0, 1).clone()
 
 
 class SineInverter(Inverter):
@@ -135,7 +134,7 @@ class SpectrumKind(Kind):
     def as_batch(self, z):
         return z.reshape(-1, self.latent_dim)
 
-    def sample(self, n, label, temperature, seed):
+    def sample(self, n, label, temperature, seed, bpm=None):
         prior = self.core.need_prior()
         return prior.sample(n, 1, temperature, seed)[..., 0].to(self.core.device), None
 
@@ -146,7 +145,7 @@ class SpectrumKind(Kind):
         z, _ = clip_latent(self.core, spec, sr, None)
         return Endpoint(torch.from_numpy(z), None, "audio")
 
-    def interpolate(self, a, b, steps, sr, seed, label_a, label_b):
+    def interpolate(self, a, b, steps, sr, seed, label_a, label_b, bpm=None):
         za, zb = self.endpoint(a, sr, seed, None).z, self.endpoint(b, sr, seed, None).z
         w = torch.linspace(0, 1, steps)[:, None]
         return self.core.decode((1 - w) * za + w * zb)

@@ -216,7 +216,8 @@ def test_a_short_start_is_not_padded_with_silence(tiny_seq_run):
     model = melvae.load(tiny_seq_run, device="cpu")
     kind = SequenceKind(model.core)
     clip = np.sin(2 * np.pi * 330 * np.arange(4000) / 8000).astype(np.float32)  # 0.5 s
-    z0, _ = kind.start_sequence(clip, 8000, None)
+    z0, _, wave = kind.start_sequence(clip, 8000, None)
+    assert wave is not None and len(wave) == 4000
     frames = 4000 // TINY_AUDIO.hop_length + 1
     net = model.core.network
     assert isinstance(model.core, Core)
@@ -230,7 +231,8 @@ def test_prior_windows_cover_each_track_to_its_end():
     seq = TrackSequence(torch.arange(3 * 100, dtype=torch.float32).reshape(3, 100), 0)
     items = _Windows([seq], window=32).items
     covered = torch.zeros(100, dtype=torch.bool)
-    for z, _ in items:
+    for z, _, clock in items:
         covered[z[0].long()] = True  # channel 0 holds the frame index
+        assert clock.shape == (32, 2) and torch.isnan(clock).all()  # no beats: no clock
     assert covered.all()
-    assert all(z.shape == (3, 32) for z, _ in items)
+    assert all(z.shape == (3, 32) for z, _, _ in items)

@@ -163,60 +163,62 @@ class Melvae:
         """Normalized mels -> the linear magnitude (..., n_freqs, frames) they imply."""
         return self.core.mel_to_magnitude(_as_tensor(mel))
 
-    # -- generation ------------------------------------------------------------------------
-    def sample_latents(self, n: int, label=None, temperature=1.0, seed=0) -> np.ndarray:
+    # -- generation (``bpm``: a clocked prior's tempo; BPM, or a list) ----------------------
+    def sample_latents(self, n: int, label=None, temperature=1.0, seed=0, bpm=None):
         """n draws from the kind's prior, one segment each."""
-        return self._kind.sample(n, label, temperature, seed)[0].cpu().numpy()
+        return self._kind.sample(n, label, temperature, seed, bpm)[0].cpu().numpy()
 
     def generate_mels(
-        self, n: int, label=None, temperature=DEFAULT_TEMPERATURE, seed=0, return_labels=False
-    ):
+        self, n: int, label=None, temperature=DEFAULT_TEMPERATURE, seed=0, return_labels=False,
+        bpm=None,
+    ):  # fmt: skip
         """n new normalized mels (n, n_mels, frames); a label-conditioned model with no
         ``label`` draws one per clip in the training data's proportions. ``return_labels``:
         also return each clip's label (None where the model takes none)."""
         if isinstance(temperature, (list, tuple)):
             raise MelvaeError("a clip takes one temperature")
-        z, ids = self._kind.sample(n, label, temperature, seed)
-        names = [label] * n if ids is None else [self.labels[int(i)] for i in ids]
+        z, ids = self._kind.sample(n, label, temperature, seed, bpm)
+        return self._decoded(z, ids, label, return_labels)
+
+    def _decoded(self, z, ids, label, return_labels: bool):
+        names = [label] * len(z) if ids is None else [self.labels[int(i)] for i in ids]
         mels = self.core.decode(z, ids if ids is not None else label).cpu().numpy()
         return (mels, names) if return_labels else mels
 
-    def generate(self, n=1, label=None, temperature=DEFAULT_TEMPERATURE, seed=0):
+    def generate(self, n=1, label=None, temperature=DEFAULT_TEMPERATURE, seed=0, bpm=None):
         """n new clips: (audio (n, samples), sample_rate). Same seed, same audio."""
-        mels = self.generate_mels(n, label, temperature, seed)
+        mels = self.generate_mels(n, label, temperature, seed, bpm=bpm)
         return self.mel_to_audio(mels, seed), self.sample_rate
+
+    def loop_mels(self, n, bpm, bars, label=None, temperature=DEFAULT_TEMPERATURE, seed=0):
+        """Mels of n loops of ``bars`` bars at ``bpm``, a beat longer to cross the wrap, and
+        their labels (:mod:`melvae.generation.loops` makes them loop)."""
+        z, ids = self._kind.loop(n, bpm, bars, label, temperature, seed, 60.0 / bpm)
+        return self._decoded(z, ids, label, True)
 
     def endpoint(self, spec, sr: int | None = None, label: str | None = None, seed: int = 0):
         """An interpolation endpoint (:meth:`melvae.kinds.base.Kind.endpoint`)."""
         return self._kind.endpoint(spec, sr, seed, label)
 
     def interpolate_mels(
-        self, a, b, steps=INTERPOLATION_STEPS, sr=None, label_a=None, label_b=None, seed=0
-    ) -> np.ndarray:
-        """Mels of ``steps`` points from a to b, endpoints included (steps, n_mels, frames);
-        a and b are labels, audio files, samples at ``sr``, mels or latents; a conditional
-        model encodes each clip with its label (``label_a`` / ``label_b``, else its fitting
-        label)."""
+        self, a, b, steps=INTERPOLATION_STEPS, sr=None, label_a=None, label_b=None, seed=0,
+        bpm=None,
+    ) -> np.ndarray:  # fmt: skip
+        """Mels of ``steps`` points from a to b, endpoints included (steps, n_mels, frames):
+        labels, audio files, samples at ``sr``, mels or latents; a conditional model encodes
+        a clip with its label (``label_a`` / ``label_b``, else its fitting label)."""
         if steps < 2:
             raise MelvaeError("steps must be >= 2")
-        mels = self._kind.interpolate(a, b, steps, sr, seed, label_a, label_b)
-        return mels.cpu().numpy()
+        return self._kind.interpolate(a, b, steps, sr, seed, label_a, label_b, bpm).cpu().numpy()
 
     def interpolate(
-        self,
-        a,
-        b,
-        steps: int = INTERPOLATION_STEPS,
-        sr: int | None = None,
-        fade_seconds: float = INTERPOLATION_FADE_SECONDS,
-        seed: int | None = 0,
-        label_a: str | None = None,
-        label_b: str | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, int]:
+        self, a, b, steps: int = INTERPOLATION_STEPS, sr: int | None = None,
+        fade_seconds: float = INTERPOLATION_FADE_SECONDS, seed: int | None = 0,
+        label_a: str | None = None, label_b: str | None = None, bpm=None,
+    ) -> tuple[np.ndarray, np.ndarray, int]:  # fmt: skip
         """(clips (steps, samples), the clips joined with crossfades, sample_rate)."""
-        clips = self.mel_to_audio(
-            self.interpolate_mels(a, b, steps, sr, label_a, label_b, seed), seed
-        )
+        mels = self.interpolate_mels(a, b, steps, sr, label_a, label_b, seed, bpm)
+        clips = self.mel_to_audio(mels, seed)
         joined = crossfade_concat(list(clips), int(fade_seconds * self.sample_rate))
         return clips, joined, self.sample_rate
 

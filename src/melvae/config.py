@@ -206,6 +206,7 @@ class PriorConfig:
     mixtures: int = 8
     dropout: float = 0.0
     input_noise: float = 0.0  # std of noise on the teacher-forced inputs (normalized units)
+    clock_dropout: float = 0.3  # a clocked prior: share of training windows without the clock
     n_labels: int = 0  # > 0: conditioned on the label
     label_embedding_dim: int = 16
 
@@ -214,6 +215,7 @@ class PriorConfig:
         _check(self.layers >= 1 and self.mixtures >= 1, "layers and mixtures must be >= 1")
         _check(0 <= self.dropout < 1, "dropout must be in [0, 1)")
         _check(self.input_noise >= 0, "input_noise must be >= 0")
+        _check(0 <= self.clock_dropout < 1, "clock_dropout must be in [0, 1)")
         registry.PRIORS.get(self.kind)  # an unknown prior: one clear error
 
     def to_dict(self) -> dict[str, Any]:
@@ -297,6 +299,7 @@ GENERATE_CLIPS = 8  # clips `melvae generate` writes
 INTERPOLATION_STEPS = 8  # points from A to B, both endpoints included
 INTERPOLATION_FADE_SECONDS = 1.0  # crossfade between steps in the joined transition
 LONGFORM_SECONDS = 180.0  # length of a `melvae longform` track
+LOOP_BARS = 4  # bars of 4 beats in a `melvae loops` loop
 STEPS_PER_TARGET = 4  # vector kind's long track: segments spent moving towards each target
 RECONSTRUCT_SEGMENTS = 8  # original / reconstruction pairs `melvae reconstruct` writes
 EVAL_SPLITS = ("val", "train", "all")  # which segments evaluate measures

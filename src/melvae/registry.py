@@ -140,6 +140,7 @@ KINDS.register(
     ),
 )
 PRIORS.register("gru", PriorSpec("melvae.models.priors.gru:GRUPrior"))
+PRIORS.register("beat", PriorSpec("melvae.models.priors.beat:BeatPrior"))
 INVERTERS.register(
     "griffin-lim",
     InverterSpec("melvae.audio.inverters:GriffinLim", options={"n_iter": 32, "init": "random"}),

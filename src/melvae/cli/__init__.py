@@ -28,6 +28,7 @@ COMMANDS = (
     generation.add_generate,
     generation.add_interpolate,
     generation.add_longform,
+    generation.add_loops,
     inspection.add_reconstruct,
     inspection.add_evaluate,
     inspection.add_latent_map,

@@ -58,6 +58,21 @@ def temperature_list(text: str) -> list[float]:
     return values
 
 
+def bpm_list(text: str) -> list[float]:
+    """'128' -> [128.0]; '120,128' -> a tempo schedule [120.0, 128.0]."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a tempo or a list of tempos: {text!r}") from None
+    if not all(30.0 <= v <= 300.0 for v in values):  # also refuses nan and inf
+        raise argparse.ArgumentTypeError("tempos must be between 30 and 300 BPM")
+    return values
+
+
+def add_bpm(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--bpm", type=bpm_list, help=help)
+
+
 def listing(values: Sequence) -> str:
     """('a', 'b', 'c') -> 'a, b and c', for help texts that name a constant's values."""
     words = [str(v) for v in values]

@@ -1,4 +1,5 @@
-"""Commands that make new audio from a trained model: generate, interpolate and longform.
+"""Commands that make new audio from a trained model: generate, interpolate, longform and
+loops.
 
 Each command is a pair: ``add_NAME(sub)`` declares its parser, ``cmd_NAME(args)`` runs it.
 """
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from melvae.cli.common import (
     Subparsers,
+    add_bpm,
     add_device,
     add_inversion,
     add_quiet,
@@ -30,6 +32,7 @@ from melvae.config import (
     INTERPOLATION_FADE_SECONDS,
     INTERPOLATION_STEPS,
     LONGFORM_SECONDS,
+    LOOP_BARS,
     STEPS_PER_TARGET,
 )
 from melvae.errors import MelvaeError
@@ -58,6 +61,7 @@ def add_generate(sub: Subparsers) -> None:
         default=DEFAULT_TEMPERATURE,
         help="scale of the latent draws (default: %(default)g)",
     )
+    add_bpm(p, "clips at this tempo, starting on a beat (a sequence model with a clocked prior)")
     add_seed(p)
     p.add_argument(
         "--format",
@@ -73,7 +77,7 @@ def add_generate(sub: Subparsers) -> None:
 def cmd_generate(args: argparse.Namespace) -> int:
     model = load_model(args)
     mels, labels = model.generate_mels(
-        args.n, label=args.label, temperature=args.temperature, seed=args.seed, return_labels=True
+        args.n, args.label, args.temperature, args.seed, return_labels=True, bpm=args.bpm
     )
     # Each clip is named after its label (drawn in the data's proportions when none is given),
     # numbered over the whole draw: clip i of the API's output is file ..._{i:03d}.
@@ -132,6 +136,7 @@ def add_interpolate(sub: Subparsers) -> None:
         default=INTERPOLATION_FADE_SECONDS,
         help="crossfade between steps in the joined file (default: %(default)g)",
     )
+    add_bpm(p, "between two labels: every step at this tempo (a clocked prior)")
     add_seed(p)
     add_inversion(p)
     add_device(p)
@@ -152,6 +157,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         seed=args.seed,
         label_a=label_a,
         label_b=label_b,
+        bpm=args.bpm,
     )
     print(f"wrote {args.steps} steps and the joined transition {path}")
     return 0
@@ -178,10 +184,11 @@ def add_longform(sub: Subparsers) -> None:
         "--start",
         help="audio file, or DATA_DIR@INDEX, to open the track with (default: a random draw)",
     )
-    p.add_argument(
-        "--bpm",
-        type=positive_float,
-        help="vector kind: segments and overlaps become whole bars, keeping the beat",
+    add_bpm(
+        p,
+        "hold this tempo for the whole track; sequence kind with a clocked prior (--prior "
+        "beat): a comma-separated list is a tempo schedule (e.g. 120,128; default: the start's "
+        "own tempo); vector kind: segments and overlaps become whole bars",
     )
     p.add_argument(
         "--label",
@@ -249,4 +256,66 @@ def cmd_longform(args: argparse.Namespace) -> int:
             f"note: {info['clipped_samples']} samples were over full scale and were clipped",
             file=sys.stderr,
         )
+    return 0
+
+
+def add_loops(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "loops",
+        help="seamless loops, exactly a number of bars at a tempo",
+        description="Sample loops of exactly --bars bars at --bpm (to the sample) that repeat "
+        "without a click or a jump: the prior's clock holds the tempo, and the audio past each "
+        "loop's end is crossfaded into its start. Needs a sequence model with a clocked prior "
+        "(train --prior beat). Writes one audio file per loop and loops.json.",
+    )
+    add_run_dir(p)
+    p.add_argument("--bpm", type=positive_float, required=True, help="tempo of the loops")
+    p.add_argument(
+        "--bars",
+        type=positive_int,
+        default=LOOP_BARS,
+        help="4/4 bars a loop (default: %(default)s)",
+    )
+    p.add_argument(
+        "-n", type=positive_int, default=GENERATE_CLIPS, help="loops (default: %(default)s)"
+    )
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT_DIR")
+    p.add_argument("--label", help="a label the model knows (default: drawn per loop)")
+    p.add_argument(
+        "--temperature",
+        type=non_negative_float,
+        default=DEFAULT_TEMPERATURE,
+        help="scale of the latent draws (default: %(default)g)",
+    )
+    p.add_argument(
+        "--format",
+        choices=AUDIO_FORMATS,
+        default=AUDIO_FORMATS[0],
+        help="audio file format (default: %(default)s)",
+    )
+    add_seed(p)
+    add_inversion(p)
+    add_device(p)
+    p.set_defaults(func=cmd_loops)
+
+
+def cmd_loops(args: argparse.Namespace) -> int:
+    from melvae.generation.outputs import write_loops
+
+    model = load_model(args)
+    info = write_loops(
+        model,
+        args.output,
+        args.n,
+        args.bpm,
+        args.bars,
+        label=args.label,
+        temperature=args.temperature,
+        seed=args.seed,
+        fmt=args.format,
+    )
+    print(
+        f"wrote {args.n} loops of {args.bars} bars at {args.bpm:g} BPM "
+        f"({info['samples']} samples each) to {args.output}"
+    )
     return 0

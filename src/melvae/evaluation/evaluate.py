@@ -54,9 +54,11 @@ from melvae.evaluation.reconstruction import (
     reconstruction_section,
 )
 from melvae.evaluation.rhythm import (
+    beat_locked_pulse,
     pulse_clarity,
     regular_marks,
     seam_score,
+    tempo_held,
     tempo_stability,
     timbre_jump_ratio,
     windowed_tempo_bpm,
@@ -234,6 +236,24 @@ def _longform_meta(track: Path) -> dict[str, Any]:
     return meta
 
 
+def _tempo_lock(audio: np.ndarray, cfg: AudioConfig, meta: dict) -> dict[str, Any]:
+    """For a track that held a tempo (a clocked prior's, or bar-aligned joins): the share of
+    20 s windows whose strongest periodicity is that beat (or its half or double) within 3%,
+    and how strongly the onsets lock to its grid (:mod:`melvae.evaluation.rhythm`)."""
+    tempo = meta.get("tempo") or {}
+    bpm = tempo.get("bpm") if isinstance(tempo.get("bpm"), (int, float)) else None
+    if bpm is None and meta.get("bar_seconds"):
+        bpm = bar_bpm(float(meta["bar_seconds"]))
+    if bpm is None:
+        why = "a tempo schedule" if isinstance(tempo.get("bpm"), list) else "no tempo held"
+        return {"tempo_held_skipped": why}
+    return {
+        "held_bpm": float(bpm),
+        "tempo_held": tempo_held(audio, cfg, float(bpm)),
+        "beat_locked_pulse": beat_locked_pulse(audio, cfg, float(bpm)),
+    }
+
+
 def _longform(track: Path, cfg: AudioConfig) -> dict[str, Any]:
     """Seam score at the joins of the track's .json (skipped when it lists none), windowed
     tempo (8 s windows every 4 s, shrunk to half the track for short ones), pulse clarity,
@@ -266,6 +286,7 @@ def _longform(track: Path, cfg: AudioConfig) -> dict[str, Any]:
     if meta.get("bar_seconds") and tempi.size:
         section["target_bpm"] = bar_bpm(float(meta["bar_seconds"]))
         section["tempo_error_bpm"] = abs(section["tempo_bpm"] - section["target_bpm"])
+    section.update(_tempo_lock(audio, cfg, meta))
     clarity = pulse_clarity(audio, cfg)
     if np.isfinite(clarity):
         section["pulse_clarity"] = clarity

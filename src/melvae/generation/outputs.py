@@ -13,6 +13,7 @@ import numpy as np
 
 from melvae.config import (
     AUDIO_FORMATS,
+    DEFAULT_TEMPERATURE,
     INTERPOLATION_FADE_SECONDS,
     INTERPOLATION_STEPS,
     jsonable,
@@ -53,6 +54,7 @@ def write_interpolation(
     seed: int | None = 0,
     label_a: str | None = None,
     label_b: str | None = None,
+    bpm=None,
 ) -> Path:
     """Write OUT_DIR/step_NN.wav for each step and OUT_DIR/interpolation.wav, the steps
     joined with crossfades; returns the joined file's path."""
@@ -67,10 +69,56 @@ def write_interpolation(
         seed=seed,
         label_a=label_a,
         label_b=label_b,
+        bpm=bpm,
     )
     for i, clip in enumerate(clips):
         write_audio(out_dir / f"step_{i:02d}.wav", clip, sr)
     return write_audio(out_dir / "interpolation.wav", joined, sr)
+
+
+def write_loops(
+    model,
+    out_dir: Path | str,
+    n: int,
+    bpm: float,
+    bars: int,
+    label: str | None = None,
+    temperature: float = DEFAULT_TEMPERATURE,
+    seed: int | None = 0,
+    fmt: str = AUDIO_FORMATS[0],
+) -> dict:
+    """n seamless loops of exactly ``bars`` bars at ``bpm`` (:mod:`melvae.generation.loops`)
+    as OUT_DIR/LABEL_NNN.wav (or .flac) with a mel PNG each, and OUT_DIR/loops.json; returns
+    that description."""
+    from melvae.audio.io import write_audio
+    from melvae.generation.loops import loop_samples, seamless
+    from melvae.plots import save_mel_png
+
+    sr, out_dir = model.sample_rate, Path(out_dir)
+    length, fade = loop_samples(bpm, bars, sr), int(round(60.0 / bpm * sr))
+    mels, labels = model.loop_mels(n, bpm, bars, label, temperature, seed)
+    loops = seamless(model.mel_to_audio(mels, seed), length, fade)
+    frames = int(np.ceil(length / model.audio.hop_length))
+    files = []
+    for i, (mel, wave, name) in enumerate(zip(mels, loops, labels, strict=True)):
+        path = write_audio(out_dir / f"{name or 'loop'}_{i:03d}.{fmt}", wave, sr)
+        save_mel_png(mel[:, :frames], model.audio, path.with_suffix(".png"), title=path.stem)
+        files.append({"file": path.name, "label": name})
+    info = {
+        "bpm": bpm,
+        "bars": bars,
+        "beats_per_bar": 4,
+        "samples": length,
+        "sample_rate": sr,
+        "seconds": length / sr,
+        "seed": seed,
+        "temperature": temperature,
+        "crossfade_samples": fade,
+        "inverter": model.inverter.describe(),
+        "loops": files,
+    }
+    write_json(out_dir / "loops.json", info)
+    return info
 
 
 def write_longform(

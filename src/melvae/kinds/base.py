@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from melvae.config import DEFAULT_TEMPERATURE, STEPS_PER_TARGET
+from melvae.errors import MelvaeError
 from melvae.generation.core import Core
 
 
@@ -109,10 +110,10 @@ class Kind(ABC):
 
     @abstractmethod
     def sample(
-        self, n: int, label: str | None, temperature: float, seed: int | None
+        self, n: int, label: str | None, temperature: float, seed: int | None, bpm=None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """n latents of one segment each from the kind's prior: (z (n, ...), the label ids
-        (n,) the decoder takes, or None)."""
+        (n,) the decoder takes, or None); ``bpm``: at that tempo, where the kind can."""
 
     @abstractmethod
     def endpoint(self, spec, sr: int | None, seed: int, label: str | None) -> Endpoint:
@@ -122,9 +123,25 @@ class Kind(ABC):
 
     @abstractmethod
     def interpolate(
-        self, a, b, steps: int, sr: int | None, seed: int, label_a: str | None, label_b: str | None
+        self,
+        a,
+        b,
+        steps: int,
+        sr: int | None,
+        seed: int,
+        label_a: str | None,
+        label_b: str | None,
+        bpm=None,
     ) -> torch.Tensor:
-        """Mels (steps, n_mels, frames) from a to b, both included."""
+        """Mels (steps, n_mels, frames) from a to b, both included (``bpm``: at that tempo,
+        where the kind can)."""
+
+    def loop(self, n, bpm, bars, label, temperature, seed, tail_seconds):
+        """Latents of n loops of ``bars`` bars at ``bpm`` with ``tail_seconds`` more each, to
+        cross the wrap: (z (n, ...), label ids or None). Only a kind that holds a tempo can."""
+        raise MelvaeError(
+            f"loops need a sequence model with a clocked prior; this is a {type(self).__name__}"
+        )
 
     @abstractmethod
     def longform(self, request: TrackRequest) -> Iterator[TrackHead | dict | np.ndarray]:

@@ -20,6 +20,7 @@ import torch
 from melvae.audio.features import log_mel, normalized_to_power
 from melvae.config import AudioConfig
 from melvae.errors import MelvaeError
+from melvae.generation import clock as clocks
 from melvae.generation.inputs import check_endpoint, clip_latent, is_label, mono_audio
 from melvae.generation.joins import track_length
 from melvae.generation.latents import schedule
@@ -37,6 +38,7 @@ class SequencePlan:
     window: int  # latent frames decoded at once
     start_frames: int  # latent frames taken from the real start (0: none)
     rate: int  # mel frames per latent frame
+    tempo: dict | None = None  # the clock it followed, for track.json
 
     @property
     def positions(self) -> list[int]:
@@ -56,6 +58,7 @@ class SequencePlan:
             "windows": windows,
             "segments": [],
             "joins": [],
+            **({"tempo": self.tempo} if self.tempo else {}),
         }
 
 
@@ -87,19 +90,60 @@ class SequenceKind(Kind):
     def _segment_frames(self) -> int:
         return self.core.network.latent_frames(self.core.audio.segment_frames)
 
-    def sample(self, n, label, temperature, seed, cond=None):
-        """A conditional prior with no label draws one per clip (:meth:`Core.draw_labels`)."""
+    @property
+    def frame_seconds(self) -> float:
+        return clocks.frame_seconds(self.core.audio, self.latent_rate)
+
+    def clocked_prior(self):
+        """The prior, where it keeps a clock it was trained with (else a clear error)."""
+        prior = self.core.need_prior()
+        if not prior.has_clock or not self.core.info.get("prior_clock_share"):
+            why = (
+                f"its {prior.cfg.kind!r} prior keeps no clock"
+                if not prior.has_clock
+                else "its prior was trained on no beats (a dataset preprocessed before beats, "
+                "or with no clear beat)"
+            )
+            raise MelvaeError(
+                f"--bpm needs a clocked prior, and {why}: train with --prior beat on a "
+                "dataset made by this melvae's preprocess"
+            )
+        return prior
+
+    def _steady(self, n: int, frames: int, bpm) -> torch.Tensor | None:
+        """n clocks (n, frames, 2) starting on a beat at ``bpm``; None where none is asked."""
+        bpm = clocks.check_bpm(bpm)
+        if bpm is None:
+            return None
+        self.clocked_prior()
+        return clocks.steady_clock(frames, self.frame_seconds, bpm)[None].expand(n, -1, -1)
+
+    def sample(self, n, label, temperature, seed, bpm=None, frames=None, cond=None):
+        """A conditional prior with no label draws one per clip (:meth:`Core.draw_labels`);
+        ``bpm``: a clocked prior's clips start on a beat at that tempo; ``frames``: latent
+        frames of each (default: one segment's)."""
         core = self.core
         prior = core.need_prior()
         if temperature < 0:
             raise MelvaeError(f"temperature must be >= 0, got {temperature}")
+        frames = frames or self._segment_frames()
+        clock = self._steady(n, frames, bpm)
         ids = None
         if prior.cfg.n_labels and cond is None:
             names = [label] * n if label is not None else core.draw_labels(n, seed)
             ids = torch.tensor([core.label_index(x) for x in names], dtype=torch.long)
             ids = ids.to(core.device)
-        z = prior.sample(n, self._segment_frames(), temperature, seed, labels=ids, cond=cond)
+        z = prior.sample(n, frames, temperature, seed, labels=ids, cond=cond, clock=clock)
         return z, ids
+
+    def loop(self, n, bpm, bars, label, temperature, seed, tail_seconds):
+        """Latents of n loops of ``bars`` bars at ``bpm`` (each with ``tail_seconds`` more, to
+        cross the wrap): (z, label ids or None). A loop starts on a beat."""
+        cfg = self.core.audio
+        seconds = bars * 4 * 60.0 / bpm + tail_seconds
+        mel_frames = math.ceil(seconds * cfg.sample_rate / cfg.hop_length) + 1
+        frames = self.core.network.latent_frames(mel_frames)
+        return self.sample(n, label, temperature, seed, bpm=bpm, frames=frames)
 
     def endpoint(self, spec, sr=None, seed=0, label=None) -> Endpoint:
         """A label's prior sample, a clip's middle segment (encoded with its label, or its
@@ -118,13 +162,18 @@ class SequenceKind(Kind):
         z, label = clip_latent(core, spec, sr, label)
         return Endpoint(torch.from_numpy(z).to(core.device), label, "audio")
 
-    def interpolate(self, a, b, steps, sr, seed, label_a, label_b) -> torch.Tensor:
+    def interpolate(self, a, b, steps, sr, seed, label_a, label_b, bpm=None) -> torch.Tensor:
         """Between two labels, the prior's (and a conditional decoder's) conditioning moves
-        from a to b, each step sampled with the same seed; otherwise the endpoints' latent
-        sequences morph one into the other frame by frame, a conditional decoder's label
-        embedding moving from a's label to b's."""
+        from a to b, each step sampled with the same seed (and ``bpm``, a clocked prior's
+        tempo); otherwise the endpoints' latent sequences morph one into the other frame by
+        frame, a conditional decoder's label embedding moving from a's label to b's."""
         core = self.core
-        if is_label(core, a) and is_label(core, b):
+        labels = is_label(core, a) and is_label(core, b)
+        if bpm is not None and not labels:
+            raise MelvaeError("--bpm interpolates between labels (clips keep their own tempo)")
+        if labels:
+            frames = self._segment_frames()
+            clock = self._steady(1, frames, bpm)
             prior = core.need_prior()
             p_cond = core.embedding_schedule(prior.label_embedding, [a, b], steps)
             d_cond = core.embedding_schedule(core.network.label_embedding, [a, b], steps)
@@ -132,10 +181,11 @@ class SequenceKind(Kind):
                 [
                     prior.sample(
                         1,
-                        self._segment_frames(),
+                        frames,
                         1.0,
                         seed,
                         cond=None if p_cond is None else p_cond[i : i + 1],
+                        clock=clock,
                     )
                     for i in range(steps)
                 ]
@@ -157,15 +207,23 @@ class SequenceKind(Kind):
         not apply."""
         core, r = self.core, request
         prior = core.need_prior()
-        z0, start_label = None, r.label
+        bpm = clocks.check_bpm(r.bpm)
+        if bpm is not None:
+            self.clocked_prior()
+        z0, start_label, wave = None, r.label, None
         if r.start is not None:
-            z0, start_label = self.start_sequence(r.start, r.start_sr, r.label)
+            z0, start_label, wave = self.start_sequence(r.start, r.start_sr, r.label)
         try:
             plan = plan_sequence(
                 r.seconds, core.audio, self.latent_rate, 0 if z0 is None else z0.shape[-1]
             )
         except ValueError as exc:
             raise MelvaeError(str(exc)) from None
+        clock = None
+        if prior.has_clock and core.info.get("prior_clock_share"):
+            dt, t0 = self.frame_seconds, plan.start_frames
+            beat = None if wave is None else clocks.start_beat(wave, core.sample_rate, t0, dt)
+            clock, plan.tempo = clocks.track_clock(plan.latent_frames, t0, dt, bpm, beat)
         names = list(r.labels or ([start_label] if start_label else []))
         if not names and core.labels and (prior.cfg.n_labels or core.conditional):
             names = [self.likeliest_label(z0) if z0 is not None else core.draw_labels(1, r.seed)[0]]
@@ -183,15 +241,17 @@ class SequenceKind(Kind):
             core.embedding_schedule(prior.label_embedding, names, T),
             core.embedding_schedule(core.network.label_embedding, names, T),
             r.seed,
+            clock,
         )
 
-    def _render(self, plan, start_z, temperature, prior_cond, decoder_cond, seed):
+    def _render(self, plan, start_z, temperature, prior_cond, decoder_cond, seed, clock=None):
         """Yield the track's audio in blocks (float32, summing to plan.total_samples) and a
         dict per decoding window.
 
         The latent sequence is ``start_z`` (C, T0) (a real segment's latent means) continued
         by the prior, one frame at a time from its state after the start, with a temperature
-        (latent_frames,) and label embeddings (latent_frames, E) per frame (a schedule). It is
+        (latent_frames,), label embeddings (latent_frames, E) and a clock (latent_frames, 2) per
+        frame (schedules; the clock None for a prior that runs free). It is
         decoded in windows with ``context_frames()`` of latent context on both sides (the same
         mel as one whole decode), and the mel is inverted as one stream. Memory is bounded by
         one window and one inversion chunk, whatever the length."""
@@ -206,11 +266,17 @@ class SequenceKind(Kind):
             return None if c is None else c[a:b].to(device)[None]
 
         if t0:
-            state = prior.warm(start_z[:, :t0].to(device)[None], cond=cond_at(prior_cond, 0, t0))
+            start = start_z[:, :t0].to(device)[None]
+            state = prior.warm(start, cond=cond_at(prior_cond, 0, t0), clock=cond_at(clock, 0, t0))
         else:
             state = prior.start(1)
         frames = prior.stream(
-            state, T - t0, temperature[t0:], cond=cond_at(prior_cond, t0, T), generator=gen
+            state,
+            T - t0,
+            temperature[t0:],
+            cond=cond_at(prior_cond, t0, T),
+            generator=gen,
+            clock=cond_at(clock, t0, T),
         )
         # buffer holds latent frames [buf_start, buf_start + buf.shape[-1]) of the sequence
         C = model.cfg.latent_channels
@@ -247,12 +313,14 @@ class SequenceKind(Kind):
         yield from stream.finish()
 
     def start_sequence(self, start, sr: int | None, label: str | None):
-        """A long track's start as (latent means (C, T'), its label or None): the first
-        segment of a clip, or all of a shorter one, never padded (the model takes any length,
-        and padding would open the track with silence and warm the prior on it). ``start``:
-        an audio file, samples at ``sr``, or a normalized mel (n_mels, frames)."""
+        """A long track's start as (latent means (C, T'), its label or None, its audio at the
+        model's rate or None for a mel): the first segment of a clip, or all of a shorter one,
+        never padded (the model takes any length, and padding would open the track with
+        silence and warm the prior on it). ``start``: an audio file, samples at ``sr``, or a
+        normalized mel (n_mels, frames)."""
         core = self.core
         arr = None if isinstance(start, (str, Path)) else np.asarray(start, dtype=np.float32)
+        wave = None
         if arr is not None and arr.ndim == 2 and arr.shape[0] == core.audio.n_mels:
             mel = torch.from_numpy(arr[:, : core.audio.segment_frames])
         else:
@@ -263,7 +331,8 @@ class SequenceKind(Kind):
         mel = mel.to(core.device)
         if label is None and core.conditional:
             label = core.fitting_label(mel)
-        return torch.from_numpy(core.encode_mel(mel[None], label)[0]).to(core.device), label
+        z = torch.from_numpy(core.encode_mel(mel[None], label)[0]).to(core.device)
+        return z, label, wave
 
     def likeliest_label(self, z: torch.Tensor) -> str:
         """The label under which the prior finds the latent sequence z (C, T') most likely."""

@@ -19,6 +19,11 @@ from melvae.generation.joins import latent_walk, plan_segments, render_segments
 from melvae.generation.latents import sample_latents, slerp
 from melvae.kinds.base import Endpoint, Kind, TrackHead, TrackRequest
 
+_NO_TEMPO = (
+    "--bpm on a clip needs a sequence model with a clocked prior (the vector kind holds a "
+    "tempo only in long tracks, by bar-aligned joins)"
+)
+
 
 class VectorKind(Kind):
     @property
@@ -28,11 +33,14 @@ class VectorKind(Kind):
     def as_batch(self, z: torch.Tensor) -> torch.Tensor:
         return z.reshape(-1, self.latent_dim)
 
-    def sample(self, n, label, temperature, seed):
-        """N(0, I) at ``temperature``. A conditional model takes ``label``, or draws one per
-        clip in the training data's proportions; an unconditional one with a ``label`` draws
-        around that label's centroid at half the temperature (near its region of the prior)."""
+    def sample(self, n, label, temperature, seed, bpm=None):
+        """N(0, I) at ``temperature`` (a clip holds no tempo: ``bpm`` is an error). A
+        conditional model takes ``label``, or draws one per clip in the training data's
+        proportions; an unconditional one with a ``label`` draws around that label's centroid
+        at half the temperature (near its region of the prior)."""
         core, ids, center = self.core, None, None
+        if bpm is not None:
+            raise MelvaeError(_NO_TEMPO)
         if core.conditional:
             names = core.draw_labels(n, seed) if label is None else [label] * n
             ids = torch.tensor([core.label_index(x) for x in names], device=core.device)
@@ -72,9 +80,11 @@ class VectorKind(Kind):
             return Endpoint(torch.from_numpy(z), None, desc)
         return Endpoint(torch.from_numpy(z), label, f"{desc} (label {label})")
 
-    def interpolate(self, a, b, steps, sr, seed, label_a, label_b) -> torch.Tensor:
+    def interpolate(self, a, b, steps, sr, seed, label_a, label_b, bpm=None) -> torch.Tensor:
         """Mels along the spherical path between the endpoints' latents, a conditional
         decoder's label embedding moving from a's label to b's."""
+        if bpm is not None:
+            raise MelvaeError(_NO_TEMPO)
         ea, eb = self.endpoint(a, sr, seed, label_a), self.endpoint(b, sr, seed, label_b)
         z = slerp(ea.z.float(), eb.z.float(), torch.linspace(0, 1, steps))
         table = self.core.network.label_embedding  # None for an unconditional model
@@ -106,8 +116,11 @@ class VectorKind(Kind):
             )
         for name in labels or []:
             core.label_index(name)
+        bpm = None if r.bpm is None else np.atleast_1d(np.asarray(r.bpm, dtype=np.float64))
+        if bpm is not None and bpm.size != 1:
+            raise MelvaeError("a tempo schedule needs a sequence model; give one tempo")
         try:
-            plan = plan_segments(r.seconds, core.audio, bpm=r.bpm)
+            plan = plan_segments(r.seconds, core.audio, bpm=None if bpm is None else float(bpm[0]))
         except ValueError as exc:
             raise MelvaeError(str(exc)) from None
         if r.start is not None:

@@ -28,6 +28,7 @@ from melvae.progress import progress_bar
 class TrackSequence:
     z: torch.Tensor  # (C, T) latent means on the track's time line
     label: int  # label index, -1 where unlabelled
+    clock: torch.Tensor | None = None  # (T, 2) beat phase and BPM per frame, NaN for none
 
 
 def track_sequences(
@@ -38,7 +39,9 @@ def track_sequences(
 
     Segment starts are placed at round(start_sample / (hop_length * rate)) latent frames;
     overlapping segments are averaged; a gap (segments further apart than their length) starts
-    a new sequence."""
+    a new sequence. Where the dataset has beats (``data.beat_phase``), each latent frame gets
+    the clock of the mel frame it starts on: its beat phase and its track's tempo (NaN, no
+    clock, for a track with no clear beat)."""
     hop = data.audio.hop_length
     by_track: dict[str, list[int]] = {}
     for i in indices:
@@ -51,16 +54,25 @@ def track_sequences(
         length = max(s + latents[i].shape[-1] for s, i in zip(starts, segs))
         C = latents[segs[0]].shape[0]
         acc, count = torch.zeros(C, length), torch.zeros(length)
+        clock = torch.full((length, 2), math.nan) if data.beat_phase is not None else None
         for s, i in zip(starts, segs):
             n = latents[i].shape[-1]
             acc[:, s : s + n] += latents[i]
             count[s : s + n] += 1
+            if clock is not None:  # segments of one track share its beat grid
+                phase = torch.from_numpy(np.asarray(data.beat_phase[i][::rate][:n]))
+                clock[s : s + len(phase), 0] = phase
+                clock[s : s + len(phase), 1] = float(data.bpm[i])
         label = int(data.label_ids[segs[0]])
         covered = (count > 0).numpy()
         # contiguous runs of covered frames
         edges = np.flatnonzero(np.diff(np.concatenate([[0], covered.astype(int), [0]])))
         for a, b in zip(edges[::2], edges[1::2]):
-            out.append(TrackSequence(acc[:, a:b] / count[a:b], label))
+            out.append(
+                TrackSequence(
+                    acc[:, a:b] / count[a:b], label, None if clock is None else clock[a:b]
+                )
+            )
     return out
 
 
@@ -77,16 +89,19 @@ class _Windows(Dataset):
                 starts.append(T - window)  # the track's last frames too
             for s in starts:
                 z = seq.z[:, s : s + window]
+                clock = torch.full((window, 2), math.nan)  # padding frames: no clock
+                if seq.clock is not None:
+                    clock[: z.shape[-1]] = seq.clock[s : s + window]
                 if z.shape[-1] < window:
                     z = torch.cat([z, z[:, -1:].expand(-1, window - z.shape[-1])], dim=-1)
-                self.items.append((z, seq.label))
+                self.items.append((z, seq.label, clock))
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i):
-        z, label = self.items[i]
-        return z, torch.tensor(label)
+        z, label, clock = self.items[i]
+        return z, torch.tensor(label), clock
 
 
 def fit_prior(
@@ -143,13 +158,15 @@ def fit_prior(
         while epoch < epochs and time.perf_counter() - t0 < budget:
             prior.train()
             losses = []
-            for z, labels in loader:
+            for z, labels, clock in loader:
                 done = max(step / total_steps, (time.perf_counter() - t0) / budget)
                 if done >= 1:
                     break
                 for group in opt.param_groups:
                     group["lr"] = lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * done)))
-                loss = prior.nll(z.to(device), _labels(labels, n_labels, device))
+                loss = prior.nll(
+                    z.to(device), _labels(labels, n_labels, device), clock=_clock(prior, clock)
+                )
                 opt.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(prior.parameters(), 1.0)
@@ -173,6 +190,7 @@ def fit_prior(
         "prior_sequences": len(train_seqs),
         "prior_frames": int(sum(s.z.shape[-1] for s in train_seqs)),
         "prior_finished": not interrupted,
+        "prior_clock_share": clock_share(train_seqs) if prior.has_clock else 0.0,
     }
     return prior, info
 
@@ -181,12 +199,25 @@ def _labels(labels: torch.Tensor, n_labels: int, device) -> torch.Tensor | None:
     return labels.clamp(min=0).to(device) if n_labels else None
 
 
+def _clock(prior: Prior, clock: torch.Tensor) -> torch.Tensor | None:
+    return clock if prior.has_clock else None
+
+
+def clock_share(seqs: list[TrackSequence]) -> float:
+    """The share of latent frames that have a clock: 0 for a dataset with no beats, or none
+    clear; a clocked prior fitted on it cannot hold a tempo."""
+    total = sum(s.z.shape[-1] for s in seqs)
+    on = sum(int(torch.isfinite(s.clock[:, 0]).sum()) for s in seqs if s.clock is not None)
+    return round(on / max(1, total), 4)
+
+
 @torch.no_grad()
 def prior_nll(prior: Prior, loader, n_labels: int) -> float:
     """Mean NLL per latent number (nats) over a loader of (z, label) windows."""
     device = prior.bos.device
     total, count = 0.0, 0
-    for z, labels in loader:
-        total += float(prior.nll(z.to(device), _labels(labels, n_labels, device))) * len(z)
+    for z, labels, clock in loader:
+        nll = prior.nll(z.to(device), _labels(labels, n_labels, device), clock=_clock(prior, clock))
+        total += float(nll) * len(z)
         count += len(z)
     return total / max(1, count)

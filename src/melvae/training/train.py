@@ -318,9 +318,6 @@ def _finish(folder: RunFolder, model, device, data, train_idx, val_idx, train_cf
     return active_units(best.positions(mu[: len(train_idx)]))
 
 
-PRIORS = ("gru",)  # the priors fit_prior_on_run can train: today's GRU mixture density
-
-
 def fit_prior_on_run(
     run_dir: Path | str,
     out_dir: Path | str,
@@ -335,18 +332,18 @@ def fit_prior_on_run(
     best.pt) for ``minutes`` (or ``epochs``), on the run's own dataset and split, and write
     ``out_dir`` as a run folder of its own: config.json copied, best.pt the same autoencoder
     with the new prior. So several priors compare on one autoencoder. ``prior``: one of
-    PRIORS; ``prior_settings``: PriorConfig fields. Returns the prior's facts (as in the
-    checkpoint's info)."""
+    melvae.registry.PRIORS; ``prior_settings``: PriorConfig fields. Returns the prior's facts
+    (as in the checkpoint's info)."""
     from melvae.models.checkpoint import save_checkpoint
     from melvae.training.prior import fit_prior
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    if prior not in PRIORS:
-        raise MelvaeError(f"unknown prior {prior!r}: use {', '.join(PRIORS)}")
+    registry.PRIORS.get(prior)  # an unknown prior: one clear error, before any work
     config = read_run_config(run_dir)
     ckpt = load_checkpoint(run_dir / BEST, device=_torch_device(*_lightning_device(device, 1)))
-    if ckpt.model.kind != "sequence":
-        raise MelvaeError(f"{run_dir} holds a {ckpt.model.kind} model: a prior needs a sequence")
+    kind = ckpt.model.cfg.kind
+    if not registry.KINDS.get(kind).has_prior:
+        raise MelvaeError(f"{run_dir} holds a {kind} model, which samples without a prior")
     train_cfg = TrainConfig.from_dict(config["train"])
     data = MelDataset(config["data_dir"], labels=config["labels"])
     train_idx, val_idx = track_split(data.segments, train_cfg.val_fraction, train_cfg.seed)
@@ -357,13 +354,14 @@ def fit_prior_on_run(
         data,
         train_idx,
         val_idx,
-        rate=ckpt.model.rate,
+        rate=ckpt.model.latent_rate,
         n_labels=len(data.labels),
         epochs=epochs,
         minutes=minutes,
         device=next(ckpt.model.parameters()).device,
         seed=train_cfg.seed,
         progress=progress,
+        kind=prior,
         **prior_settings,
     )
     facts["prior_kind"] = prior

@@ -15,7 +15,6 @@ time). Temperature scales every standard deviation and flattens the mixture weig
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -46,7 +45,7 @@ class GRUPrior(Prior):
         )
         cond = cfg.label_embedding_dim if cfg.n_labels else 0
         self.bos = nn.Parameter(torch.zeros(C))
-        self.inp = nn.Linear(C + cond, H)
+        self.inp = nn.Linear(C + cond + self.clock_width, H)
         self.gru = nn.GRU(H, H, num_layers=cfg.layers, batch_first=True, dropout=cfg.dropout)
         self.head = nn.Linear(H, K * (1 + 2 * C))
         self.register_buffer("mean", torch.zeros(C))
@@ -64,24 +63,9 @@ class GRUPrior(Prior):
     def _denorm(self, z: torch.Tensor) -> torch.Tensor:
         return z * self.std + self.mean
 
-    # -- conditioning ------------------------------------------------------------------------
-    def condition(
-        self, labels: torch.Tensor | None, cond: torch.Tensor | None, B: int, T: int
-    ) -> torch.Tensor | None:
-        """-> (B, T, E) label embeddings, or None for an unconditional prior."""
-        if self.label_embedding is None:
-            return None
-        if cond is None:
-            if labels is None:
-                raise ValueError("this prior is conditional: pass labels or cond")
-            cond = self.label_embedding(labels.long().reshape(B).to(self.bos.device))
-        if cond.dim() == 2:
-            cond = cond[:, None, :].expand(B, T, -1)
-        return cond.to(self.bos.device, self.bos.dtype)
-
-    def _step_input(self, prev: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
-        x = prev if cond is None else torch.cat([prev, cond], dim=-1)
-        return self.inp(x)
+    def _step_input(self, prev: torch.Tensor, *extra: torch.Tensor | None) -> torch.Tensor:
+        parts = [prev, *(e for e in extra if e is not None)]
+        return self.inp(parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1))
 
     def _mixture(self, out: torch.Tensor):
         """GRU output (..., H) -> logits (..., K), means and log-stds (..., K, C)."""
@@ -93,7 +77,11 @@ class GRUPrior(Prior):
 
     # -- training ----------------------------------------------------------------------------
     def nll(
-        self, z: torch.Tensor, labels: torch.Tensor | None = None, cond: torch.Tensor | None = None
+        self,
+        z: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        cond: torch.Tensor | None = None,
+        clock: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Negative log-likelihood per latent number (nats), teacher forced. z (B, C, T)."""
         B, C, T = z.shape
@@ -104,7 +92,8 @@ class GRUPrior(Prior):
             # to pull a drifting sequence back instead of compounding the drift.
             prev = prev + self.cfg.input_noise * torch.randn_like(prev)
         prev = torch.cat([self.bos.expand(B, 1, C), prev], dim=1)
-        out, _ = self.gru(self._step_input(prev, self.condition(labels, cond, B, T)))
+        c, k = self.condition(labels, cond, B, T), self.clock_inputs(clock, B, T)
+        out, _ = self.gru(self._step_input(prev, c, k))
         logits, means, log_std = self._mixture(out)
         # log N(x | mean, std) summed over channels, for each component: (B, T, K)
         diff = (x[:, :, None, :] - means) / log_std.exp()
@@ -125,38 +114,22 @@ class GRUPrior(Prior):
         z: torch.Tensor,
         labels: torch.Tensor | None = None,
         cond: torch.Tensor | None = None,
+        clock: torch.Tensor | None = None,
     ) -> PriorState:
         """Run the GRU over given frames z (B, C, T) (a real start): the state after them."""
         B, C, T = z.shape
         x = self._norm(z.transpose(1, 2).to(self.bos.device))
         prev = torch.cat([self.bos.expand(B, 1, C), x], dim=1)
-        c = self.condition(labels, cond, B, T)
-        _, hidden = self.gru(self._step_input(prev[:, :-1], c))
+        c, k = self.condition(labels, cond, B, T), self.clock_inputs(clock, B, T)
+        _, hidden = self.gru(self._step_input(prev[:, :-1], c, k))
         return PriorState(hidden, prev[:, -1])
 
-    @torch.no_grad()
-    def stream(
-        self,
-        state: PriorState,
-        steps: int,
-        temperature: float | torch.Tensor = 1.0,
-        labels: torch.Tensor | None = None,
-        cond: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> Iterator[torch.Tensor]:
-        """Yield ``steps`` new frames (B, C), each drawn given all before it. ``temperature``:
-        a number, or (steps,) one per step; ``cond`` may be (B, steps, E), a schedule."""
-        B = state.last.shape[0]
-        c = self.condition(labels, cond, B, steps)
-        temps = torch.as_tensor(temperature, dtype=torch.float32).expand(steps)
-        hidden, prev = state.hidden, state.last
-        for t in range(steps):
-            x = self._step_input(prev, None if c is None else c[:, t])
-            out, hidden = self.gru(x[:, None, :], hidden)
-            logits, means, log_std = self._mixture(out[:, 0])
-            prev = self._draw(logits, means, log_std, float(temps[t]), generator)
-            state.hidden, state.last = hidden, prev
-            yield self._denorm(prev)
+    def step(self, state: PriorState, cond, clock, temperature: float, generator):
+        x = self._step_input(state.last, cond, clock)
+        out, state.hidden = self.gru(x[:, None, :], state.hidden)
+        logits, means, log_std = self._mixture(out[:, 0])
+        state.last = self._draw(logits, means, log_std, temperature, generator)
+        return self._denorm(state.last)
 
     @staticmethod
     def _draw(logits, means, log_std, temperature: float, generator) -> torch.Tensor:

@@ -1,0 +1,184 @@
+"""Tempo: the clock a clocked prior follows, `--bpm` everywhere, and seamless loops."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import melvae
+from melvae.cli import main
+from melvae.config import PriorConfig
+from melvae.errors import MelvaeError
+from melvae.generation.clock import check_bpm, steady_clock, track_clock
+from melvae.generation.loops import loop_samples, seamless
+from melvae.models.priors.beat import BeatPrior, clock_features
+from melvae.models.priors.gru import GRUPrior
+
+from .conftest import TINY_AUDIO, tone_track
+
+
+# -- the clock ----------------------------------------------------------------------------------
+def test_a_steady_clock_advances_one_beat_per_beat_period():
+    dt = 0.05  # s per frame; 120 BPM: a beat every 10 frames
+    clock = steady_clock(41, dt, [120.0], phase0=0.25)
+    assert clock.shape == (41, 2) and torch.all(clock[:, 1] == 120.0)
+    assert clock[0, 0] == pytest.approx(0.25)
+    np.testing.assert_allclose(clock[::10, 0], 0.25, atol=1e-5)  # same phase, beat after beat
+    np.testing.assert_allclose(clock[5, 0], 0.75, atol=1e-5)
+
+
+def test_a_tempo_schedule_integrates_without_a_jump():
+    clock = steady_clock(200, 0.05, [100.0, 140.0])
+    tempo, phase = clock[:, 1].double(), clock[:, 0].double()
+    assert tempo[0] == 100.0 and tempo[-1] == pytest.approx(140.0)
+    step = torch.remainder(phase[1:] - phase[:-1], 1.0)  # beats advanced each frame
+    np.testing.assert_allclose(step, tempo[:-1] * 0.05 / 60.0, atol=1e-5)
+
+
+def test_track_clock_carries_on_or_runs_free():
+    clock, info = track_clock(30, 0, 0.05, None, None)
+    assert clock is None and info["clock"].startswith("none")
+    clock, info = track_clock(30, 0, 0.05, [128.0], None)
+    assert info == {"clock": "asked", "bpm": 128.0, "start_bpm": None}
+    assert torch.isfinite(clock).all()
+    for bad in ([0.0], [float("nan")], [1000.0]):
+        with pytest.raises(MelvaeError, match="bpm must be"):
+            check_bpm(bad)
+
+
+def test_clock_features_are_zero_without_a_clock():
+    clock = torch.tensor([[[0.0, 120.0], [0.25, 240.0], [math.nan, math.nan]]])
+    feats = clock_features(clock)
+    assert feats.shape == (1, 3, 4)
+    np.testing.assert_allclose(feats[0, 0], [0.0, 1.0, 0.0, 1.0], atol=1e-6)
+    np.testing.assert_allclose(feats[0, 1], [1.0, 0.0, 1.0, 1.0], atol=1e-6)
+    assert torch.all(feats[0, 2] == 0)
+
+
+# -- the clocked prior learns where the beat is -------------------------------------------------
+def _pulse_sequences(n: int, frames: int, dt: float, rng) -> tuple[torch.Tensor, torch.Tensor]:
+    """Latent sequences (n, 2, frames) whose channel 0 spikes on every beat, at tempos of
+    100-140 BPM and random phases, with their clocks (n, frames, 2)."""
+    bpm = rng.uniform(100, 140, n)
+    phase = (rng.uniform(0, 1, n)[:, None] + np.arange(frames)[None] * dt * bpm[:, None] / 60) % 1
+    pulse = np.exp(-0.5 * (np.minimum(phase, 1 - phase) / 0.05) ** 2)
+    z = np.stack([pulse, 0.1 * rng.standard_normal(pulse.shape)], axis=1)
+    clock = np.stack([phase, np.broadcast_to(bpm[:, None], phase.shape)], axis=-1)
+    return torch.tensor(z, dtype=torch.float32), torch.tensor(clock, dtype=torch.float32)
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models step far faster on one thread than on two that wait for each other."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_the_beat_prior_puts_its_pulses_on_the_asked_beat(one_thread):
+    """Trained on pulses at 100-140 BPM, sampled with a 128 BPM clock for 4x its training
+    windows: the pulses fall on the asked grid; sampled without a clock, they do not."""
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    dt = 0.0929  # rate 4 at 22,050 Hz, hop 512
+    z, clock = _pulse_sequences(16, 32, dt, rng)
+    prior = BeatPrior(PriorConfig(kind="beat", channels=2, hidden=16, layers=1, mixtures=1))
+    prior.set_statistics(z.transpose(1, 2).reshape(-1, 2))
+    opt = torch.optim.Adam(prior.parameters(), lr=1e-2)
+    for _ in range(120):
+        loss = prior.nll(z, clock=clock)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(prior.parameters(), 1.0)
+        opt.step()
+    prior.eval()
+    frames = 128  # 11.9 s
+    asked = steady_clock(frames, dt, [128.0])[None]
+    phase = asked[0, :, 0].numpy()
+    target = np.exp(-0.5 * (np.minimum(phase, 1 - phase) / 0.05) ** 2)
+    locked = prior.sample(1, frames, temperature=0.0, seed=1, clock=asked)[0, 0].numpy()
+    assert np.corrcoef(locked, target)[0, 1] > 0.6
+    free = prior.sample(1, frames, temperature=0.0, seed=1)[0, 0].numpy()
+    assert abs(np.corrcoef(free, target)[0, 1]) < 0.4
+
+
+def test_the_gru_prior_keeps_no_clock():
+    prior = GRUPrior(PriorConfig(channels=2, hidden=8, layers=1))
+    assert not prior.has_clock and BeatPrior(PriorConfig(kind="beat", channels=2)).has_clock
+
+
+# -- --bpm and loops on a trained model ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def beat(tiny_beat_run):
+    return melvae.load(tiny_beat_run, device="cpu", n_iter=4)
+
+
+def test_the_dataset_clock_reaches_the_prior(beat):
+    assert beat.prior.has_clock and beat.info["prior_clock_share"] > 0.5
+
+
+def test_longform_holds_the_asked_tempo_in_its_description(beat, tmp_path, rng):
+    start = tmp_path / "start.wav"
+    sf.write(start, tone_track(3.0, 8000, 220.0, rng), 8000)
+    track, sr, info = beat.longform(6.0, start=str(start), bpm=150)
+    assert track.shape == (6 * sr,) and np.isfinite(track).all()
+    assert info["tempo"]["clock"] == "asked" and info["tempo"]["bpm"] == 150.0
+    _, _, sched = beat.longform(6.0, bpm=[120, 150], seed=2)
+    assert sched["tempo"]["bpm"] == [120.0, 150.0]
+
+
+def test_generate_and_interpolate_take_a_tempo(beat):
+    a = beat.generate_mels(2, seed=3, bpm=128)
+    b = beat.generate_mels(2, seed=3, bpm=128)
+    assert a.shape == (2, 32, TINY_AUDIO.segment_frames) and np.array_equal(a, b)
+    assert not np.allclose(a, beat.generate_mels(2, seed=3, bpm=90))
+    low, high = beat.labels
+    mels = beat.interpolate_mels(low, high, steps=3, bpm=128)
+    assert mels.shape == (3, 32, TINY_AUDIO.segment_frames)
+
+
+def test_loops_are_exact_and_wrap_without_a_click(tiny_beat_run, tmp_path):
+    out = tmp_path / "loops"
+    args = ["loops", str(tiny_beat_run), "--bpm", "120", "--bars", "2", "-n", "3", "-o", str(out)]
+    assert main([*args, "--device", "cpu", "--iterations", "4"]) == 0
+    info = json.loads((out / "loops.json").read_text())
+    assert info["samples"] == loop_samples(120.0, 2, 8000) == 32000
+    for record in info["loops"]:
+        wave, sr = sf.read(out / record["file"], dtype="float32")
+        assert len(wave) == info["samples"] and sr == 8000
+        tiled = np.tile(wave, 2)
+        step = np.abs(np.diff(tiled))
+        # the sample step across the wrap is no larger than the loop's own largest steps
+        assert step[len(wave) - 1] <= np.quantile(step, 0.999) + 1e-6
+
+
+def test_seamless_continues_the_tail_at_the_wrap():
+    audio = np.sin(2 * np.pi * 3.3 * np.arange(1200) / 1000)[None].astype(np.float32)
+    loop = seamless(audio, 1000, 100)
+    assert loop.shape == (1, 1000)
+    assert loop[0, 0] == pytest.approx(
+        audio[0, 1000] * np.sqrt(1 - np.sin(0.5 * np.pi * 0.005) ** 2), abs=1e-3
+    )
+    np.testing.assert_array_equal(loop[0, 100:], audio[0, 100:1000])
+
+
+def test_bpm_without_a_clock_is_one_clear_error(tiny_seq_run, tiny_run, tmp_path, capsys):
+    for run, cmd in (
+        (tiny_seq_run, ["generate", "-o", str(tmp_path / "g")]),
+        (tiny_seq_run, ["longform", "--seconds", "3", "-o", str(tmp_path / "t.wav")]),
+        (tiny_run, ["generate", "-o", str(tmp_path / "v")]),
+    ):
+        assert main([cmd[0], str(run), *cmd[1:], "--bpm", "128", "--device", "cpu"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "clocked prior" in err
+    assert main(["loops", str(tiny_seq_run), "--bpm", "128", "-o", str(tmp_path / "l")]) == 2
+    assert "clocked prior" in capsys.readouterr().err
+    vec = melvae.load(tiny_run, device="cpu")
+    with pytest.raises(MelvaeError, match="tempo schedule needs a sequence model"):
+        vec.longform(3.0, bpm=[120, 128])

@@ -2,13 +2,16 @@
 
 A Lightning callback writes them each epoch and keeps the best score across --resume;
 at the end, :meth:`RunFolder.finalize` rewrites both checkpoints with each label's latent
-centroid (and best.pt with the sequence kind's prior).
+centroid (and best.pt with the sequence kind's prior). Every file is written whole and
+atomically (melvae.safeio), history.csv included; :class:`SealedCheckpointIO` writes
+Lightning's resume.ckpt the same way, with a checksum checked by --resume.
 """
 
 from __future__ import annotations
 
 import copy
 import csv
+import io
 import math
 import sys
 import time
@@ -21,9 +24,12 @@ import torch
 from torch import nn
 
 from melvae.config import AudioConfig, TrainConfig
+from melvae.errors import MelvaeError
 from melvae.layout import BEST, CURVES, HISTORY, LAST
 from melvae.models.checkpoint import Checkpoint, save_checkpoint
+from melvae.models.integrity import save_sealed, verify
 from melvae.plots import plot_history
+from melvae.safeio import write_text
 
 # curves.png is redrawn at most this often while training runs, and at its end: a redraw
 # costs about 0.8 s on a laptop CPU (log axes and layout), as much as a short epoch.
@@ -189,9 +195,38 @@ def label_centroids(
 
 
 def _append_history(path: Path, row: dict[str, Any]) -> None:
-    new = not path.is_file()
-    with open(path, "a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
+    """Add a row to history.csv by writing the whole file anew, atomically: an append cut by
+    a full disk would leave half a row."""
+    old = path.read_text() if path.is_file() else ""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(row))
+    if not old:
+        writer.writeheader()
+    writer.writerow(row)
+    write_text(path, old + out.getvalue())
+
+
+RESUME_ADVICE = "--resume cannot go on from it: start afresh with --overwrite"
+
+
+class SealedCheckpointIO(pl.plugins.TorchCheckpointIO):
+    """Lightning's checkpoints (resume.ckpt) written atomically with a checksum of their
+    contents, which loading checks (melvae.models.integrity); a file without one, from an
+    earlier melvae, loads unchecked. Lightning's own writer copies the file from a temporary
+    folder that may be on another disk, so a full disk could leave it torn."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        if storage_options is not None:
+            raise TypeError("storage_options are not supported")
+        save_sealed(path, checkpoint)
+
+    def load_checkpoint(self, path, map_location=lambda storage, loc: storage, weights_only=None):
+        try:
+            payload = super().load_checkpoint(path, map_location, weights_only)
+        except OSError:
+            raise
+        except Exception as exc:
+            raise MelvaeError(
+                f"{path} is damaged ({exc.__class__.__name__}); {RESUME_ADVICE}"
+            ) from None
+        return verify(path, payload, RESUME_ADVICE)

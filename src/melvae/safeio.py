@@ -50,12 +50,13 @@ def temporary_name(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def named(path: Path | str) -> Iterator[None]:
-    """Give an ``OSError`` raised inside (a failed write says no file name) the name ``path``."""
+def named(path: Path | str, temporary: Path | None = None) -> Iterator[None]:
+    """Give an ``OSError`` raised inside the name ``path`` where it names no file (a failed
+    write) or the ``temporary`` written in its place: the user knows the final name."""
     try:
         yield
     except OSError as exc:
-        if exc.filename is None and exc.errno is not None:
+        if exc.errno is not None and exc.filename in (None, str(temporary)):
             raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from exc
         raise
 
@@ -76,7 +77,7 @@ class AtomicGroup:
         path = Path(path)
         tmp = temporary_name(path)
         try:
-            with named(path):
+            with named(path, tmp):
                 text = {"encoding": "utf-8", "newline": ""} if "b" not in mode else {}
                 with open(tmp, mode, **text) as fh:
                     yield fh
@@ -97,7 +98,7 @@ class AtomicGroup:
     def commit(self) -> None:
         folders = []
         for tmp, path in self._done:
-            with named(path):
+            with named(path, tmp):
                 os.replace(tmp, path)
             if path.parent not in folders:
                 folders.append(path.parent)

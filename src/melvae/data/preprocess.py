@@ -242,7 +242,7 @@ def _write_dataset(jobs, audio_dir, out_dir, cfg, hop_samples, workers, progress
     t0 = time.perf_counter()
     raw_path = temporary_name(out_dir / (MELS + ".raw"))  # the segments as they arrive
     try:
-        with named(raw_path), open(raw_path, "wb") as raw:
+        with named(out_dir / MELS, raw_path), open(raw_path, "wb") as raw:
             if workers == 1:
                 _worker_init()
                 results = map(_segment_file, jobs)

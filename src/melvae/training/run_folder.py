@@ -196,14 +196,17 @@ def label_centroids(
 
 def _append_history(path: Path, row: dict[str, Any]) -> None:
     """Add a row to history.csv by writing the whole file anew, atomically: an append cut by
-    a full disk would leave half a row."""
-    old = path.read_text() if path.is_file() else ""
+    a full disk would leave half a row. Rows of this epoch or later go: a run resumed from
+    an earlier resume.ckpt (its write failed, or the process was killed) trains them again."""
+    rows = []
+    if path.is_file():
+        with open(path, newline="") as fh:
+            rows = [r for r in csv.DictReader(fh) if int(r["epoch"]) < row["epoch"]]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(row))
-    if not old:
-        writer.writeheader()
-    writer.writerow(row)
-    write_text(path, old + out.getvalue())
+    writer.writeheader()
+    writer.writerows([*rows, row])
+    write_text(path, out.getvalue())
 
 
 RESUME_ADVICE = "--resume cannot go on from it: start afresh with --overwrite"

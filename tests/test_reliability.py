@@ -259,6 +259,7 @@ def _broken_datasets(data: Path):
         ("empty", lambda: mels.write_bytes(b"")),
         ("random", lambda: mels.write_bytes(np.random.default_rng(0).bytes(5000))),
         ("one byte changed", lambda: _damage(mels, 0.7, 1)),
+        ("a beat phase changed", lambda: _damage(data / "beats.npz", 0.5, 1)),
         ("config not JSON", lambda: config.write_text('{"format_version": 1, "audio')),
         # the last row cut inside its label ("...,3.5,hi"): a label that is not the track's
         ("cut mid-row", lambda: manifest.write_text("\n".join(rows[:-1] + [cut]))),

@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from melvae import registry
-from melvae.config import DEFAULT_DEVICE, DEFAULT_INVERTER, DEFAULT_ITERATIONS, DEFAULT_SEED, MAX_TEMPERATURE
+from melvae.config import (
+    DEFAULT_DEVICE,
+    DEFAULT_INVERTER,
+    DEFAULT_ITERATIONS,
+    DEFAULT_SEED,
+    MAX_TEMPERATURE,
+)
 
 # What argparse's add_subparsers returns (a private class: only its add_parser is used).
 Subparsers = argparse._SubParsersAction

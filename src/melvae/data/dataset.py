@@ -4,10 +4,11 @@ Opening a dataset checks it, so that a torn or foreign file is one clear error n
 not a traceback or silent garbage: audio_config.json must be JSON; mels.npy an .npy array
 of the manifest's shape whose size is exactly its header's; every manifest row complete and
 well-formed. A dataset whose audio_config.json records checksums (preprocess writes them)
-is checked against them: the manifest always (it is small), the mel array's bytes where
-``verify`` asks (train does: it reads them all anyway) or by default where the file is at
-most VERIFY_BYTES (hashing runs near 1 GB/s; a larger file is checked by size and header
-alone outside training). Datasets written before checksums load without them.
+is checked against them: the manifest and beats.npz always (they are small), the mel
+array's bytes where ``verify`` asks (train does: it reads them all anyway) or by default
+where the file is at most VERIFY_BYTES (hashing runs near 1 GB/s; a larger file is checked
+by size and header alone outside training). Datasets written before checksums load
+without them.
 """
 
 from __future__ import annotations
@@ -131,10 +132,10 @@ class MelDataset(torch.utils.data.Dataset):
         if verify is None:
             verify = size <= VERIFY_BYTES
         _check(mels_path, checksums.get(MELS), lambda: file_digest(mels_path, offset), size, verify)
-        beats = self.data_dir / BEATS
-        if beats.is_file():
-            _check(beats, checksums.get(BEATS), lambda: file_digest(beats), beats.stat().st_size)
         self.beat_phase, self.bpm = read_beats(self.data_dir, self.segments, expected[2])
+        beats = self.data_dir / BEATS
+        if self.beat_phase is not None:
+            _check(beats, checksums.get(BEATS), lambda: file_digest(beats), beats.stat().st_size)
         found = sorted({s.label for s in self.segments if s.label})
         self.labels = list(labels) if labels is not None else found
         index = {name: i for i, name in enumerate(self.labels)}

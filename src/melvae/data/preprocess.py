@@ -162,22 +162,23 @@ def exit_with_parent(parent: int) -> None:
     """End this process when the process ``parent`` ends, however it ends (SIGKILL too):
     a killed preprocess must leave no worker decoding on. Linux: the kernel's parent-death
     signal (prctl PR_SET_PDEATHSIG); elsewhere a thread that checks the parent every second."""
+    import signal
+
     if sys.platform.startswith("linux"):
         import ctypes
-        import signal
 
         PR_SET_PDEATHSIG = 1
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
             if os.getppid() != parent:  # it died before the signal was set
-                os._exit(1)
+                os.kill(os.getpid(), signal.SIGKILL)
             return
     import threading
 
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(1.0)
-        os._exit(1)
+        os.kill(os.getpid(), signal.SIGKILL)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 

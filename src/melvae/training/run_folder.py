@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
+import inspect
 import io
 import math
 import sys
@@ -25,11 +27,11 @@ from torch import nn
 
 from melvae.config import AudioConfig, TrainConfig
 from melvae.errors import MelvaeError
-from melvae.layout import BEST, CURVES, HISTORY, LAST
+from melvae.layout import BEST, CURVES, HISTORY, LAST, RESUME
 from melvae.models.checkpoint import Checkpoint, save_checkpoint
 from melvae.models.integrity import save_sealed, verify
 from melvae.plots import plot_history
-from melvae.safeio import write_text
+from melvae.safeio import folder_lock, is_helper_rank, write_text
 
 # curves.png is redrawn at most this often while training runs, and at its end: a redraw
 # costs about 0.8 s on a laptop CPU (log axes and layout), as much as a short epoch.
@@ -207,6 +209,36 @@ def _append_history(path: Path, row: dict[str, Any]) -> None:
     writer.writeheader()
     writer.writerows([*rows, row])
     write_text(path, out.getvalue())
+
+
+def one_writer(train):
+    """``train(data_dir, run_dir, ..., resume, ..., overwrite)`` with its run folder locked
+    while it runs (melvae.safeio.folder_lock: a second writer is refused in one line), and a
+    folder that already holds a run refused unless ``resume`` continues it or ``overwrite``
+    replaces it: a trained model is never replaced unasked. The processes a DDP launcher
+    starts beside the first run unlocked: the first holds the lock for all of them."""
+    signature = inspect.signature(train)
+
+    @functools.wraps(train)
+    def locked(*args, **kwargs):
+        call = signature.bind(*args, **kwargs)
+        call.apply_defaults()
+        run_dir, resume = Path(call.arguments["run_dir"]), call.arguments["resume"]
+        overwrite = call.arguments["overwrite"]
+        if resume and overwrite:
+            raise MelvaeError("--resume continues the run, --overwrite replaces it: give one")
+        if is_helper_rank():
+            return train(*args, **kwargs)
+        with folder_lock(run_dir, "train"):
+            held = [name for name in (BEST, LAST, RESUME, HISTORY) if (run_dir / name).is_file()]
+            if held and not resume and not overwrite:
+                raise MelvaeError(
+                    f"{run_dir} already holds a trained run ({', '.join(held)}): continue it "
+                    "with --resume, replace it with --overwrite, or train into another folder"
+                )
+            return train(*args, **kwargs)
+
+    return locked
 
 
 RESUME_ADVICE = "--resume cannot go on from it: start afresh with --overwrite"

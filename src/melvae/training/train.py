@@ -53,12 +53,13 @@ from melvae.layout import BEST, CURVES, HISTORY, LAST, RESUME, RUN_CONFIG, read_
 from melvae.models.checkpoint import load_checkpoint
 from melvae.models.vector import active_units
 from melvae.progress import interactive
-from melvae.safeio import folder_lock, is_helper_rank
+from melvae.safeio import folder_lock
 from melvae.training.run_folder import (
     RunFolder,
     SealedCheckpointIO,
     label_centroids,
     label_counts,
+    one_writer,
 )
 from melvae.training.task import VAETask
 
@@ -95,6 +96,7 @@ def _lightning_device(device: str, count: int) -> tuple[str, int | list[int]]:
     raise MelvaeError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps")
 
 
+@one_writer  # the run folder locked; a trained run refused unless resumed or overwritten
 def train(
     data_dir: Path | str,
     run_dir: Path | str,
@@ -115,49 +117,10 @@ def train(
     prior on the rest of the time budget (``train_cfg.prior_fraction`` of --max-minutes);
     kind "vector": one ``latent_dim`` vector per segment.
 
-    The run folder is locked while training runs (one writer: melvae.safeio.folder_lock). A
-    folder that already holds a run is continued with ``resume``, replaced with
-    ``overwrite``, and refused otherwise: a trained model is never replaced unasked."""
-    run_dir = Path(run_dir)
-    if resume and overwrite:
-        raise MelvaeError("--resume continues the run, --overwrite replaces it: give one")
-    settings = {
-        "latent_dim": latent_dim,
-        "channels": channels,
-        "resume": resume,
-        "device": device,
-        "progress": progress,
-        "kind": kind,
-        "latent_channels": latent_channels,
-        "rate": rate,
-    }
-    if is_helper_rank():  # a DDP process beside the first, which holds the lock for both
-        return _train(data_dir, run_dir, train_cfg, **settings)
-    with folder_lock(run_dir, "train"):
-        held = [name for name in (BEST, LAST, RESUME, HISTORY) if (run_dir / name).is_file()]
-        if held and not resume and not overwrite:
-            raise MelvaeError(
-                f"{run_dir} already holds a trained run ({', '.join(held)}): continue it with "
-                "--resume, replace it with --overwrite, or train into another folder"
-            )
-        return _train(data_dir, run_dir, train_cfg, **settings)
-
-
-def _train(
-    data_dir: Path | str,
-    run_dir: Path,
-    train_cfg: TrainConfig,
-    *,
-    latent_dim: int,
-    channels: tuple[int, ...] | None,
-    resume: bool,
-    device: str,
-    progress: bool,
-    kind: str,
-    latent_channels: int,
-    rate: int,
-) -> TrainResult:
-    data_dir = Path(data_dir)
+    The run folder is locked while training runs (one writer); a folder that already holds
+    a run is continued with ``resume``, replaced with ``overwrite``, and refused otherwise
+    (:func:`melvae.training.run_folder.one_writer`)."""
+    data_dir, run_dir = Path(data_dir), Path(run_dir)
     t0 = time.perf_counter()
     accelerator, devices = _lightning_device(device, train_cfg.devices)
     data = MelDataset(data_dir, verify=True)  # every byte is read anyway, epoch after epoch

@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def read_beats(data_dir: Path, segments: list[SegmentInfo], frames: int):
         with np.load(path) as npz:
             phase = npz["phase"].astype(np.float32)
             bpm, starts = npz["bpm"].astype(np.float32), npz["start_sample"]
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:  # a torn file too
         raise MelvaeError(f"{path} is unreadable ({exc}): run `melvae preprocess` again") from None
     if phase.shape != (len(segments), frames) or not np.array_equal(
         starts, [s.start_sample for s in segments]

@@ -378,6 +378,7 @@ def _expected_defaults() -> dict[str, dict]:
             "latent_rate": default(ModelConfig, "rate"),
             "channels": None,
             "resume": False,
+            "overwrite": False,
             "quiet": False,
             "device": c.DEFAULT_DEVICE,
         },

@@ -125,7 +125,7 @@ def test_manifest_with_extra_rows_raises(tiny_data, tmp_path):
     data = _copy(tiny_data, tmp_path)
     lines = (data / MANIFEST).read_text().splitlines()
     n = len(lines) - 1
-    lines.append(f"{n},low/t9.wav,0.0,low")
+    lines.append(f"{n},low/t9.wav,0.0,low,0")
     (data / MANIFEST).write_text("\n".join(lines) + "\n")
 
     with pytest.raises(MelvaeError, match="shape"):

@@ -28,6 +28,7 @@ from melvae.generation.inputs import check_endpoint, clip_latent, is_label
 from melvae.generation.joins import track_length
 from melvae.kinds.base import Endpoint, Kind, TrackHead
 from melvae.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from melvae.models.integrity import seal
 from melvae.models.priors.base import Prior
 from melvae.models.vae_base import VAEBase
 
@@ -250,7 +251,7 @@ def test_unknown_parts_are_one_clear_error(tmp_path, tiny_run, capsys):
     # A checkpoint of a kind this melvae does not know: one line naming the kind.
     payload = torch.load(tiny_run / "best.pt", weights_only=True)
     payload["model"]["kind"] = "toy"
-    torch.save(payload, tmp_path / "foreign.pt")
+    torch.save(seal(payload), tmp_path / "foreign.pt")  # whole, with its checksum
     assert main(["generate", str(tmp_path / "foreign.pt"), "-o", str(tmp_path / "g")]) == 2
     assert "unknown model kind 'toy'" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse: an invalid choice

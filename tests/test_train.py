@@ -180,6 +180,7 @@ def test_a_fresh_run_never_keeps_another_runs_checkpoints(tiny_run, tiny_data, t
         channels=TINY_CHANNELS,
         device="cpu",
         progress=False,
+        overwrite=True,  # without it the run is refused (test_reliability.py)
     )
     assert load_checkpoint(run / "best.pt").model.cfg.latent_dim == 2
     assert [int(r["epoch"]) for r in _history(run)] == [1]

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from melvae import registry
 from melvae.errors import MelvaeError
+from melvae.safeio import write_text
 
 # Bumped whenever the layout of a dataset folder or a checkpoint changes incompatibly.
 DATASET_FORMAT_VERSION = 1
@@ -300,6 +301,10 @@ INTERPOLATION_STEPS = 8  # points from A to B, both endpoints included
 INTERPOLATION_FADE_SECONDS = 1.0  # crossfade between steps in the joined transition
 LONGFORM_SECONDS = 180.0  # length of a `melvae longform` track
 LOOP_BARS = 4  # bars of 4 beats in a `melvae loops` loop
+# The longest track longform makes: 10 hours, a 16-bit WAV of 3.5 GB at 48 kHz (the format
+# ends at 4 GB); its schedules and plan, which grow with the length, stay small.
+MAX_LONGFORM_SECONDS = 36_000.0
+MAX_TEMPERATURE = 10.0  # far past any useful draw (1 is the prior as trained)
 STEPS_PER_TARGET = 4  # vector kind's long track: segments spent moving towards each target
 RECONSTRUCT_SEGMENTS = 8  # original / reconstruction pairs `melvae reconstruct` writes
 EVAL_SPLITS = ("val", "train", "all")  # which segments evaluate measures
@@ -353,12 +358,14 @@ def assert_same_audio(expected: AudioConfig, found: AudioConfig, what: str) -> N
     raise MelvaeError(f"{what} has other audio parameters than the model: {', '.join(diffs)}")
 
 
+def json_text(data: dict[str, Any]) -> str:
+    """The text of every JSON file melvae writes."""
+    return json.dumps(data, indent=2, sort_keys=False) + "\n"
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON atomically (a crash never leaves a half-written file)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
+    """Write JSON atomically (melvae.safeio: a crash never leaves a half-written file)."""
+    write_text(path, json_text(data))
 
 
 def jsonable(value: Any, nonfinite: Literal["keep", "null", "str"] = "keep") -> Any:

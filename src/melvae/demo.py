@@ -86,7 +86,10 @@ def run_demo(
         kl_warmup_epochs=5,
         **(train_kwargs or {}),
     )
-    result = train(paths["data"], paths["run"], train_cfg, device=device, progress=progress)
+    # the demo's own run, remade with the rest of its folder each time the demo runs
+    result = train(
+        paths["data"], paths["run"], train_cfg, device=device, progress=progress, overwrite=True
+    )
     print(
         f"trained {result.epochs} epochs; best {result.monitor} {result.best_score:.1f}; "
         f"active latent units {result.active_units}"

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from melvae.config import AudioConfig
+from melvae.safeio import atomic_write
 
 
 def _pyplot():
@@ -17,6 +18,13 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(fig, path: Path | str, dpi: int) -> None:
+    """Save a figure atomically (melvae.safeio), in the format its file name ends in."""
+    path = Path(path)
+    with atomic_write(path) as fh:
+        fig.savefig(fh, dpi=dpi, format=path.suffix.lstrip(".").lower() or "png")
 
 
 def _margins(fig, width: float, height: float, top: float = 0.3) -> None:
@@ -56,7 +64,7 @@ def save_mel_png(
     image = mel_axes(ax, mel, cfg, title)
     fig.colorbar(image, ax=ax, label="dB", fraction=0.06, pad=0.02)
     path = Path(path)
-    fig.savefig(path, dpi=dpi)
+    _save(fig, path, dpi)
     plt.close(fig)
     return path
 
@@ -84,7 +92,7 @@ def save_mel_stack_png(
         ax.set_xlabel("")
     fig.colorbar(image, ax=list(axes[:, 0]), label="dB", fraction=0.05, pad=0.02)
     path = Path(path)
-    fig.savefig(path, dpi=dpi)
+    _save(fig, path, dpi)
     plt.close(fig)
     return path
 
@@ -145,7 +153,7 @@ def save_grid_png(
         ax.set_yticks([])
     ax.set(xlabel="z1", ylabel="z2", title="mels decoded on a grid over the latent plane")
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+    _save(fig, path, dpi)
     plt.close(fig)
     return path
 
@@ -226,7 +234,7 @@ def save_scatter_png(
             title_fontsize=8,
         )
     path = Path(path)
-    fig.savefig(path, dpi=dpi)
+    _save(fig, path, dpi)
     plt.close(fig)
     return path
 
@@ -254,7 +262,5 @@ def plot_history(history_csv: Path, out_png: Path) -> None:
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = out_png.with_name("." + out_png.name)
-    fig.savefig(tmp, dpi=100, format="png")
+    _save(fig, out_png, 100)
     plt.close(fig)
-    tmp.replace(out_png)

@@ -5,11 +5,13 @@ soundfile (libsndfile >= 1.1) reads WAV, FLAC, OGG/Vorbis, OGG/Opus and MP3; sox
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
 from melvae.errors import MelvaeError
+from melvae.safeio import write_bytes
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff")
 
@@ -60,7 +62,8 @@ def write_audio(path: Path | str, wave: np.ndarray, sample_rate: int) -> Path:
     """Write mono (samples,) audio; format from the extension (.wav PCM-16, .flac, .ogg).
 
     Audio louder than full scale is scaled down to a -0.1 dBFS peak rather than clipped.
-    Written to a temporary name first and renamed, so an interrupted run leaves no broken file.
+    Written to a temporary name first and renamed (melvae.safeio), so an interrupted run or a
+    full disk leaves no broken file.
     """
     import soundfile as sf
 
@@ -71,7 +74,13 @@ def write_audio(path: Path | str, wave: np.ndarray, sample_rate: int) -> Path:
         wave = wave * (0.99 / peak)
     subtype = "PCM_16" if path.suffix.lower() == ".wav" else None
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-    sf.write(str(tmp), wave, sample_rate, subtype=subtype)
-    tmp.replace(path)
-    return path
+    # Encoded in memory, then written by melvae.safeio: libsndfile's own failed write (a full
+    # disk) says only "System error"; Python's file says which error, on which file.
+    buffer = io.BytesIO()
+    sf.write(buffer, wave, sample_rate, subtype=subtype, format=sound_format(path))
+    return write_bytes(path, buffer.getbuffer())
+
+
+def sound_format(path: Path) -> str:
+    """soundfile's format name for an audio file name: a.wav -> WAV, a.flac -> FLAC."""
+    return path.suffix.lstrip(".").upper()

@@ -7,7 +7,9 @@ train, synth, demo), :mod:`melvae.cli.generation` (generate, interpolate, longfo
 from :mod:`melvae.config`, which the library reads too.
 
 Nothing heavy is imported at the top (``melvae --help`` answers in a fraction of a second);
-each command imports what it needs. User errors print one line to stderr and exit 2.
+each command imports what it needs. User errors print one line to stderr and exit 2, and so
+do faults of the disk (``OSError``: no space, a read-only file system, a permission), in
+the words of :func:`melvae.safeio.os_error_message`.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("melvae: interrupted", file=sys.stderr)
         return 130
-    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
-        print(f"melvae: error: {exc}", file=sys.stderr)
+    except OSError as exc:  # a full disk, a read-only file system, a permission: one line
+        from melvae.safeio import os_error_message
+
+        print(f"melvae: error: {os_error_message(exc)}", file=sys.stderr)
         return 2

@@ -8,11 +8,18 @@ written twice.
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 from melvae import registry
-from melvae.config import DEFAULT_DEVICE, DEFAULT_INVERTER, DEFAULT_ITERATIONS, DEFAULT_SEED
+from melvae.config import (
+    DEFAULT_DEVICE,
+    DEFAULT_INVERTER,
+    DEFAULT_ITERATIONS,
+    DEFAULT_SEED,
+    MAX_TEMPERATURE,
+)
 
 # What argparse's add_subparsers returns (a private class: only its add_parser is used).
 Subparsers = argparse._SubParsersAction
@@ -25,18 +32,44 @@ def positive_int(text: str) -> int:
     return value
 
 
-def positive_float(text: str) -> float:
+def finite_float(text: str) -> float:
+    """A number that is neither infinite nor NaN."""
     value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = finite_float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
     return value
 
 
 def non_negative_float(text: str) -> float:
-    value = float(text)
+    value = finite_float(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
+
+
+def at_most(kind, limit: float, unit: str = ""):
+    """An argument type: ``kind`` (e.g. positive_float), and no more than ``limit``."""
+
+    def parse(text: str) -> float:
+        value = kind(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"must be at most {limit:g}{unit}, got {value:g}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def temperature(text: str) -> float:
+    """A sampling temperature: 0 to MAX_TEMPERATURE."""
+    return at_most(non_negative_float, MAX_TEMPERATURE)(text)
 
 
 def label_list(text: str) -> list[str]:
@@ -53,8 +86,8 @@ def temperature_list(text: str) -> list[float]:
         values = [float(v) for v in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number or a list of numbers: {text!r}") from None
-    if any(v < 0 for v in values):
-        raise argparse.ArgumentTypeError("temperatures must be >= 0")
+    if not all(0 <= v <= MAX_TEMPERATURE for v in values):  # NaN fails too
+        raise argparse.ArgumentTypeError(f"temperatures must be from 0 to {MAX_TEMPERATURE:g}")
     return values
 
 

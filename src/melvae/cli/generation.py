@@ -18,11 +18,13 @@ from melvae.cli.common import (
     add_quiet,
     add_run_dir,
     add_seed,
+    at_most,
+    finite_float,
     label_list,
     load_model,
-    non_negative_float,
     positive_float,
     positive_int,
+    temperature,
     temperature_list,
 )
 from melvae.config import (
@@ -33,9 +35,11 @@ from melvae.config import (
     INTERPOLATION_STEPS,
     LONGFORM_SECONDS,
     LOOP_BARS,
+    MAX_LONGFORM_SECONDS,
     STEPS_PER_TARGET,
 )
 from melvae.errors import MelvaeError
+from melvae.safeio import check_output
 
 
 def add_generate(sub: Subparsers) -> None:
@@ -57,7 +61,7 @@ def add_generate(sub: Subparsers) -> None:
     )
     p.add_argument(
         "--temperature",
-        type=non_negative_float,
+        type=temperature,
         default=DEFAULT_TEMPERATURE,
         help="scale of the latent draws (default: %(default)g)",
     )
@@ -75,6 +79,7 @@ def add_generate(sub: Subparsers) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    check_output(args.output)
     model = load_model(args)
     mels, labels = model.generate_mels(
         args.n, args.label, args.temperature, args.seed, return_labels=True, bpm=args.bpm
@@ -132,7 +137,7 @@ def add_interpolate(sub: Subparsers) -> None:
     )
     p.add_argument(
         "--fade-seconds",
-        type=float,
+        type=finite_float,
         default=INTERPOLATION_FADE_SECONDS,
         help="crossfade between steps in the joined file (default: %(default)g)",
     )
@@ -144,6 +149,7 @@ def add_interpolate(sub: Subparsers) -> None:
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
+    check_output(args.output)
     model = load_model(args)
     if args.label is not None:
         model.label_index(args.label)  # an unknown label is an error even where unused
@@ -175,9 +181,9 @@ def add_longform(sub: Subparsers) -> None:
     add_run_dir(p)
     p.add_argument(
         "--seconds",
-        type=positive_float,
+        type=at_most(positive_float, MAX_LONGFORM_SECONDS, " s"),
         default=LONGFORM_SECONDS,
-        help="length of the track (default: %(default)g)",
+        help=f"length of the track, at most {MAX_LONGFORM_SECONDS:g} (default: %(default)g)",
     )
     p.add_argument("-o", "--output", type=Path, required=True, metavar="TRACK")
     p.add_argument(
@@ -223,6 +229,7 @@ def add_longform(sub: Subparsers) -> None:
 
 
 def cmd_longform(args: argparse.Namespace) -> int:
+    check_output(args.output, "file", (".wav", ".flac"))
     model = load_model(args)
     start, start_label = _endpoint(args.start, model) if args.start else (None, None)
     label = args.label
@@ -283,7 +290,7 @@ def add_loops(sub: Subparsers) -> None:
     p.add_argument("--label", help="a label the model knows (default: drawn per loop)")
     p.add_argument(
         "--temperature",
-        type=non_negative_float,
+        type=temperature,
         default=DEFAULT_TEMPERATURE,
         help="scale of the latent draws (default: %(default)g)",
     )
@@ -302,6 +309,7 @@ def add_loops(sub: Subparsers) -> None:
 def cmd_loops(args: argparse.Namespace) -> int:
     from melvae.generation.outputs import write_loops
 
+    check_output(args.output)
     model = load_model(args)
     info = write_loops(
         model,

@@ -30,6 +30,7 @@ from melvae.config import (
     REPORT_GRID,
 )
 from melvae.errors import MelvaeError
+from melvae.safeio import check_output
 
 
 def add_reconstruct(sub: Subparsers) -> None:
@@ -63,6 +64,7 @@ def add_reconstruct(sub: Subparsers) -> None:
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     from melvae.evaluation.analysis import reconstruct, validation_indices
 
+    check_output(args.output)
     model = load_model(args)
     pick = "even"
     if args.validation:
@@ -128,6 +130,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from melvae.evaluation.evaluate import evaluate
     from melvae.report.present import format_table, write_metrics
 
+    check_output(args.output, "file")
     result = evaluate(
         args.run_dir,
         args.data_dir,
@@ -179,6 +182,7 @@ def cmd_latent_map(args: argparse.Namespace) -> int:
     from melvae.evaluation.analysis import decoded_grid, latent_map
     from melvae.plots import save_grid_png
 
+    check_output(args.output, "file")
     model = load_model(args)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -234,6 +238,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from melvae.report.build import build_report
 
+    check_output(args.output)
     metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
     index = build_report(
         args.run_dir,

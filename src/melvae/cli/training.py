@@ -16,6 +16,7 @@ from melvae.cli.common import (
     add_quiet,
     add_seed,
     commas,
+    finite_float,
     listing,
     positive_float,
     positive_int,
@@ -40,6 +41,7 @@ from melvae.config import (  # config.py imports no torch
 )
 from melvae.errors import MelvaeError
 from melvae.layout import BEST, CURVES, HISTORY, LAST
+from melvae.safeio import check_output
 
 # The segment length when neither --segment-seconds nor --bars is given: AudioConfig's own.
 SEGMENT_SECONDS = AudioConfig().segment_seconds
@@ -92,6 +94,7 @@ def add_preprocess(sub: Subparsers) -> None:
 def cmd_preprocess(args: argparse.Namespace) -> int:
     from melvae.data.preprocess import preprocess
 
+    check_output(args.output)
     cfg = AudioConfig(
         sample_rate=args.sample_rate,
         n_fft=args.n_fft,
@@ -187,7 +190,7 @@ def add_train(sub: Subparsers) -> None:
     )
     option(
         "--beta",
-        type=float,
+        type=finite_float,
         help="KL weight (default: the kind's: "
         + ", ".join(f"{registry.KINDS.get(k).beta:g} for {k}" for k in registry.KINDS)
         + ")",
@@ -199,7 +202,7 @@ def add_train(sub: Subparsers) -> None:
     )
     option(
         "--prior-fraction",
-        type=float,
+        type=finite_float,
         help="sequence kind: share of --max-minutes spent training the prior "
         "(default: %(default)s)",
     )
@@ -216,19 +219,19 @@ def add_train(sub: Subparsers) -> None:
     )
     option(
         "--free-bits",
-        type=float,
+        type=finite_float,
         help="nats per latent dimension not penalised (default: %(default)g)",
     )
     option("--lr", type=positive_float, help="learning rate (default: %(default)g)")
     option(
         "--grad-clip",
-        type=float,
+        type=finite_float,
         help="clip the gradient norm to this (0: off; default: %(default)g)",
     )
     option("--schedule", choices=SCHEDULES, help="learning-rate schedule (default: %(default)s)")
     option(
         "--val-fraction",
-        type=float,
+        type=finite_float,
         help="share of tracks held out for validation (default: %(default)s)",
     )
     p.add_argument(
@@ -243,6 +246,11 @@ def add_train(sub: Subparsers) -> None:
     )
     option("--strategy", help="Lightning strategy, e.g. ddp (default: %(default)s)")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run RUN_DIR holds (without it, a trained run is never replaced)",
+    )
     add_quiet(p)
     add_device(p)
     p.set_defaults(func=cmd_train)
@@ -251,6 +259,7 @@ def add_train(sub: Subparsers) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from melvae.training.train import train
 
+    check_output(args.output)
     cfg = TrainConfig(
         epochs=args.epochs,
         max_minutes=args.max_minutes,
@@ -282,19 +291,26 @@ def cmd_train(args: argparse.Namespace) -> int:
         latent_channels=args.latent_channels,
         rate=args.latent_rate,
         resume=args.resume,
+        overwrite=args.overwrite,
         device=args.device,
         progress=not args.quiet,
     )
     if result.rank != 0:
         return 0  # under DDP, only the first process reports
-    state = "interrupted" if result.interrupted else "finished"
+    stopped = result.interrupted or not result.prior_finished
     print(
-        f"training {state} after {result.epochs} epochs ({result.seconds / 60:.1f} min); "
-        f"best {result.monitor} {result.best_score:.2f}; "
+        f"training {'interrupted' if stopped else 'finished'} after {result.epochs} epochs "
+        f"({result.seconds / 60:.1f} min); best {result.monitor} {result.best_score:.2f}; "
         f"active latent units {result.active_units}"
     )
+    if not result.prior_finished:
+        print(
+            f"the prior stopped at epoch {result.prior_epochs} of {result.prior_planned}: "
+            f"{BEST} holds it as trained so far; to train it in full, run the same command "
+            "again with --resume"
+        )
     print(f"checkpoints and curves in {args.output}")
-    return 130 if result.interrupted else 0
+    return 130 if stopped else 0
 
 
 def add_synth(sub: Subparsers) -> None:
@@ -331,6 +347,7 @@ def add_synth(sub: Subparsers) -> None:
 def cmd_synth(args: argparse.Namespace) -> int:
     from melvae.data.synth import synthesize_dataset
 
+    check_output(args.output)
     styles = tuple(args.styles.split(",")) if args.styles else None
     kwargs = {"styles": styles} if styles else {}
     try:
@@ -377,6 +394,7 @@ def add_demo(sub: Subparsers) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from melvae.demo import run_demo
 
+    check_output(args.output)
     run_demo(
         Path(args.output),
         minutes=args.minutes,

@@ -5,7 +5,8 @@ The dataset folder holds:
     mels.npy            float16 (N, n_mels, frames), values in [0, 1]; open with mmap_mode="r"
     manifest.csv        index, source (path relative to the audio folder), start_seconds, label,
                         start_sample (at the dataset's rate)
-    audio_config.json   the AudioConfig, the dataset format version, the hop and audio folder
+    audio_config.json   the AudioConfig, the dataset format version, the hop and audio folder,
+                        and the checksums of mels.npy's array bytes, manifest.csv and beats.npz
     summary.json        files read and skipped (with the reason), segments, hours of audio
     beats.npz           phase (N, frames) float32: each mel frame's beat phase in [0, 1), NaN
                         for every frame of a track with no clear beat; bpm (N,) float32: the
@@ -13,15 +14,18 @@ The dataset folder holds:
                         start_sample (N,) int64, as in the manifest (see melvae.audio.beats)
 
 Files are decoded in worker processes; segments are appended to a temporary file as they
-arrive and the folder's files are renamed into place only at the end, so an interrupted run
-never leaves a half-written dataset behind.
+arrive and the folder's files are renamed into place only at the end, all together and
+audio_config.json last, so an interrupted or failed run (a full disk) never leaves a
+half-written dataset behind, nor changes the one already there.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import os
-import shutil
+import sys
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -31,9 +35,10 @@ from pathlib import Path
 import numpy as np
 
 from melvae.audio.io import find_audio_files
-from melvae.config import DATASET_FORMAT_VERSION, FILES_PER_WORKER, AudioConfig, write_json
+from melvae.config import DATASET_FORMAT_VERSION, FILES_PER_WORKER, AudioConfig, json_text
 from melvae.errors import MelvaeError
 from melvae.layout import AUDIO_CONFIG, BEATS, MANIFEST, MELS, SUMMARY
+from melvae.safeio import CHUNK, AtomicGroup, folder_lock, named, temporary_name
 
 SILENT_FILE_PEAK = 1e-4  # -80 dBFS: a file whose peak stays below is skipped as silent
 SILENT_SEGMENT_RMS = 1e-3  # -60 dBFS: segments quieter than this are dropped
@@ -145,10 +150,37 @@ def _segment_file(args: tuple[str, str, str, dict, int]) -> FileResult:
     return result
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int | None = None) -> None:
     import torch
 
     torch.set_num_threads(1)  # one process per core; intra-op threads would oversubscribe
+    if parent is not None:
+        exit_with_parent(parent)
+
+
+def exit_with_parent(parent: int) -> None:
+    """End this process when the process ``parent`` ends, however it ends (SIGKILL too):
+    a killed preprocess must leave no worker decoding on. Linux: the kernel's parent-death
+    signal (prctl PR_SET_PDEATHSIG); elsewhere a thread that checks the parent every second."""
+    import signal
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+            if os.getppid() != parent:  # it died before the signal was set
+                os.kill(os.getpid(), signal.SIGKILL)
+            return
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def preprocess(
@@ -165,10 +197,12 @@ def preprocess(
     workers: processes decoding files in parallel (default: all cores, at most one per
         ``FILES_PER_WORKER`` files, see config.py). They are started with
         "spawn" (fork is unsafe once torch has run threads), so a script calling this with
-        workers > 1 needs the usual ``if __name__ == "__main__":`` guard.
-    """
-    from melvae.progress import progress_bar
+        workers > 1 needs the usual ``if __name__ == "__main__":`` guard; they end with the
+        process that started them.
 
+    ``out_dir`` is locked while the dataset is written (one writer: melvae.safeio); a
+    failure leaves its earlier files as they were.
+    """
     audio_dir, out_dir = Path(audio_dir), Path(out_dir)
     if not audio_dir.is_dir():
         raise MelvaeError(f"no such folder: {audio_dir}")
@@ -184,8 +218,6 @@ def preprocess(
         workers = min(os.cpu_count() or 1, len(files) // FILES_PER_WORKER)
     workers = max(1, min(workers, len(files)))
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    raw_path = out_dir / (MELS + ".partial")
     jobs = [
         (
             str(f),
@@ -196,11 +228,22 @@ def preprocess(
         )
         for f in files
     ]
+    with folder_lock(out_dir, "preprocess"):
+        return _write_dataset(jobs, audio_dir, out_dir, cfg, hop_samples, workers, progress)
+
+
+def _write_dataset(jobs, audio_dir, out_dir, cfg, hop_samples, workers, progress) -> Summary:
+    """Segment ``jobs`` into the dataset folder ``out_dir`` (locked by the caller). Its files
+    are written under temporary names and renamed together at the end, audio_config.json
+    (with the checksums of the others) last: a failure changes no file of the folder."""
+    from melvae.progress import progress_bar
+
     summary, rows = Summary(), []
     beats: dict[str, list] = {"phase": [], "bpm": [], "pulse_clarity": []}
     t0 = time.perf_counter()
+    raw_path = temporary_name(out_dir / (MELS + ".raw"))  # the segments as they arrive
     try:
-        with open(raw_path, "wb") as raw:
+        with named(out_dir / MELS, raw_path), open(raw_path, "wb") as raw:
             if workers == 1:
                 _worker_init()
                 results = map(_segment_file, jobs)
@@ -209,7 +252,10 @@ def preprocess(
                 import multiprocessing as mp
 
                 pool = ProcessPoolExecutor(
-                    workers, mp_context=mp.get_context("spawn"), initializer=_worker_init
+                    workers,
+                    mp_context=mp.get_context("spawn"),
+                    initializer=_worker_init,
+                    initargs=(os.getpid(),),
                 )
                 results = pool.map(_segment_file, jobs, chunksize=1)
             try:
@@ -222,7 +268,7 @@ def preprocess(
                         continue
                     summary.files_read += 1
                     summary.files_with_beat += int(np.isfinite(res.bpm))
-                    res.mels.tofile(raw)
+                    raw.write(res.mels.tobytes())  # not tofile: its failure has no errno
                     beats["phase"].append(res.beat_phase)
                     beats["bpm"] += [res.bpm] * len(res.starts)
                     beats["pulse_clarity"] += [res.pulse_clarity] * len(res.starts)
@@ -242,56 +288,64 @@ def preprocess(
                     pool.shutdown(wait=True, cancel_futures=True)
         if not rows:
             raise MelvaeError(
-                f"no segment could be cut from {len(files)} file(s) under {audio_dir}: "
+                f"no segment could be cut from {len(jobs)} file(s) under {audio_dir}: "
                 + "; ".join(sorted(set(summary.files_skipped.values())))[:500]
             )
-        shape = (len(rows), cfg.n_mels, cfg.segment_frames)
-        _raw_to_npy(raw_path, out_dir / MELS, shape)
-    finally:
-        raw_path.unlink(missing_ok=True)
-
-    with open(out_dir / (MANIFEST + ".tmp"), "w", newline="") as fh:
-        writer = csv.writer(fh)
+        summary.segments = len(rows)
+        summary.labels = dict(sorted(Counter(r[3] for r in rows if r[3]).items()))
+        manifest = io.StringIO(newline="")
+        writer = csv.writer(manifest)
         writer.writerow(["index", "source", "start_seconds", "label", "start_sample"])
         writer.writerows(rows)
-    (out_dir / (MANIFEST + ".tmp")).replace(out_dir / MANIFEST)
-    _write_beats(out_dir / BEATS, beats, [r[4] for r in rows])
-    write_json(
-        out_dir / AUDIO_CONFIG,
-        {
-            "format_version": DATASET_FORMAT_VERSION,
-            "audio_config": cfg.to_dict(),
-            "hop_seconds": hop_samples / cfg.sample_rate,
-            "audio_dir": str(audio_dir.resolve()),
-        },
-    )
-    summary.segments = len(rows)
-    summary.labels = dict(sorted(Counter(r[3] for r in rows if r[3]).items()))
-    summary.seconds_taken = time.perf_counter() - t0
-    write_json(out_dir / SUMMARY, summary.__dict__)
+        manifest = manifest.getvalue().encode("utf-8")
+        with AtomicGroup() as group:
+            shape = (len(rows), cfg.n_mels, cfg.segment_frames)
+            mels = _raw_to_npy(raw_path, group, out_dir / MELS, shape)
+            group.write_bytes(out_dir / MANIFEST, manifest)
+            beats = _beats_npz(beats, [r[4] for r in rows])
+            group.write_bytes(out_dir / BEATS, beats)
+            summary.seconds_taken = time.perf_counter() - t0
+            group.write_text(out_dir / SUMMARY, json_text(summary.__dict__))
+            meta = {
+                "format_version": DATASET_FORMAT_VERSION,
+                "audio_config": cfg.to_dict(),
+                "hop_seconds": hop_samples / cfg.sample_rate,
+                "audio_dir": str(audio_dir.resolve()),
+                "checksums": {MELS: mels, MANIFEST: _checksum(manifest), BEATS: _checksum(beats)},
+            }
+            group.write_text(out_dir / AUDIO_CONFIG, json_text(meta))
+    finally:
+        raw_path.unlink(missing_ok=True)
     return summary
 
 
-def _write_beats(path: Path, beats: dict[str, list], starts: list[int]) -> None:
-    """beats.npz (see the module docstring), written under a temporary name and renamed."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to the name
-        np.savez(
-            fh,
-            phase=np.concatenate(beats["phase"]),
-            bpm=np.array(beats["bpm"], dtype=np.float32),
-            pulse_clarity=np.array(beats["pulse_clarity"], dtype=np.float32),
-            start_sample=np.array(starts, dtype=np.int64),
-        )
-    tmp.replace(path)
+def _beats_npz(beats: dict[str, list], starts: list[int]) -> bytes:
+    """beats.npz's bytes (see the module docstring)."""
+    out = io.BytesIO()
+    np.savez(
+        out,
+        phase=np.concatenate(beats["phase"]),
+        bpm=np.array(beats["bpm"], dtype=np.float32),
+        pulse_clarity=np.array(beats["pulse_clarity"], dtype=np.float32),
+        start_sample=np.array(starts, dtype=np.int64),
+    )
+    return out.getvalue()
 
 
-def _raw_to_npy(raw_path: Path, npy_path: Path, shape: tuple[int, ...]) -> None:
-    """Prefix raw float16 data with an .npy header (streamed: never all in memory)."""
-    tmp = npy_path.with_name(npy_path.name + ".tmp")
-    with open(tmp, "wb") as out, open(raw_path, "rb") as raw:
+def _checksum(data: bytes) -> dict:
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _raw_to_npy(raw_path: Path, group: AtomicGroup, npy_path: Path, shape: tuple) -> dict:
+    """Prefix raw float16 data with an .npy header (streamed: never all in memory), in
+    ``group``; returns the checksum of the array's bytes (those after the header)."""
+    digest, size = hashlib.sha256(), 0
+    with group.open(npy_path) as out, open(raw_path, "rb") as raw:
         np.lib.format.write_array_header_1_0(
             out, {"descr": np.dtype(np.float16).str, "fortran_order": False, "shape": shape}
         )
-        shutil.copyfileobj(raw, out, length=16 << 20)
-    tmp.replace(npy_path)
+        while block := raw.read(CHUNK):
+            digest.update(block)
+            size += len(block)
+            out.write(block)
+    return {"bytes": size, "sha256": digest.hexdigest()}

@@ -8,6 +8,7 @@ one-shot drums are added into the buffer at their onsets, sustained tones made i
 
 from __future__ import annotations
 
+import io
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from melvae.config import SYNTH_SECONDS, SYNTH_STYLES, SYNTH_TRACKS_PER_STYLE, AudioConfig, default
+from melvae.safeio import write_bytes
 
 STYLES: tuple[str, ...] = SYNTH_STYLES
 PEAK = 0.89  # about -1 dBFS
@@ -369,6 +371,8 @@ def synthesize_dataset(
             track_seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
             audio = synthesize(style, seconds, sample_rate, track_seed)
             path = folder / f"{style}_{index:02d}.wav"
-            soundfile.write(path, audio, sample_rate, subtype="PCM_16")
+            buffer = io.BytesIO()  # encoded in memory, written atomically (melvae.safeio)
+            soundfile.write(buffer, audio, sample_rate, subtype="PCM_16", format="WAV")
+            write_bytes(path, buffer.getbuffer())
             paths.append(path)
     return paths

@@ -28,7 +28,12 @@ import numpy as np
 import torch
 
 from melvae.audio.features import normalized_to_power
-from melvae.config import DEFAULT_TEMPERATURE, STEPS_PER_TARGET, AudioConfig
+from melvae.config import (
+    DEFAULT_TEMPERATURE,
+    MAX_LONGFORM_SECONDS,
+    STEPS_PER_TARGET,
+    AudioConfig,
+)
 from melvae.generation.latents import sample_latents, slerp
 
 
@@ -67,8 +72,8 @@ class SegmentPlan:
 
 def track_length(seconds: float, cfg: AudioConfig) -> tuple[int, int]:
     """A track of ``seconds``: (samples, exact; centered STFT frames covering them)."""
-    if seconds <= 0:
-        raise ValueError(f"seconds must be positive, got {seconds}")
+    if not 0 < seconds <= MAX_LONGFORM_SECONDS:  # NaN and infinity too
+        raise ValueError(f"seconds must be from 0 to {MAX_LONGFORM_SECONDS:g}, got {seconds}")
     total_samples = int(round(seconds * cfg.sample_rate))
     if total_samples < cfg.hop_length:
         raise ValueError(f"a track must last at least one hop ({cfg.frames_to_seconds(1):.3f} s)")

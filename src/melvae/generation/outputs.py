@@ -20,6 +20,7 @@ from melvae.config import (
     write_json,
 )
 from melvae.errors import MelvaeError
+from melvae.safeio import GuardedFile, atomic_write
 
 
 def write_clips(
@@ -134,31 +135,35 @@ def write_longform(
     description to ``path`` with a .json suffix; returns that description."""
     import soundfile as sf
 
+    from melvae.audio.io import sound_format
     from melvae.progress import progress_bar
 
     path = Path(path)
     if path.suffix.lower() not in (".wav", ".flac"):
         raise MelvaeError(f"{path}: the track must be a .wav or .flac file")
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
     stream = model.longform_stream(seconds, start, **kwargs)
     head = next(stream)
     segments, clipped = [], 0
     bar = progress_bar(len(head.plan.positions), "longform", head.unit, progress)
     try:
         subtype = "PCM_16" if path.suffix.lower() == ".wav" else None
-        with sf.SoundFile(partial, "w", model.sample_rate, 1, subtype=subtype) as fh:
-            for item in stream:
-                if isinstance(item, dict):
-                    segments.append(item)
-                    bar.update(1)
-                    continue
-                clipped += int((np.abs(item) > 1.0).sum())
-                fh.write(np.clip(item, -1.0, 1.0))
-        partial.replace(path)
+        with atomic_write(path) as raw:  # melvae.safeio: never a torn track under its name
+            out = GuardedFile(raw)  # a failed write (a full disk) raised as itself
+            fmt = sound_format(path)
+            with (
+                out.reraise(),
+                sf.SoundFile(out, "w", model.sample_rate, 1, subtype, format=fmt) as fh,
+            ):
+                for item in stream:
+                    if isinstance(item, dict):
+                        segments.append(item)
+                        bar.update(1)
+                        continue
+                    clipped += int((np.abs(item) > 1.0).sum())
+                    fh.write(np.clip(item, -1.0, 1.0))
     finally:
         bar.close()
-        partial.unlink(missing_ok=True)
     info = _track_info(model, head, segments)
     info["clipped_samples"] = clipped
     info["settings"] = {"seconds": seconds, **kwargs, **(settings or {})}

@@ -23,7 +23,8 @@ A checkpoint is a ``torch.save`` dict of tensors and plain Python values, loaded
 Format 2 added the sequence kind and its prior; format 3 renamed audio_config, model_config
 and train_config to config.json's keys. Files of formats 1 (always the vector kind) and 2
 still load. ``train`` and ``label_counts`` are optional: a file written before them loads
-with None.
+with None. ``checksum`` (see :mod:`melvae.models.integrity`) is checked at load where
+present (files written before it load unchecked); weights that are not finite are refused.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from melvae.config import CHECKPOINT_FORMAT_VERSION, AudioConfig, ModelConfig, P
 from melvae.errors import MelvaeError
 from melvae.layout import BEST, LAST
 from melvae.models import build_network
+from melvae.models.integrity import check_finite, save_sealed, verify
 from melvae.models.priors import build_prior
 from melvae.models.priors.base import Prior
 from melvae.version import __version__
@@ -61,7 +63,8 @@ class Checkpoint:
 
 
 def save_checkpoint(path: Path | str, ckpt: Checkpoint) -> Path:
-    """Write atomically: a crash or Ctrl-C mid-write never leaves a truncated checkpoint."""
+    """Write atomically, with a checksum of the contents (melvae.models.integrity): a crash,
+    a full disk or Ctrl-C mid-write never leaves a truncated checkpoint."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -78,10 +81,7 @@ def save_checkpoint(path: Path | str, ckpt: Checkpoint) -> Path:
         "train": None if ckpt.train_config is None else dict(ckpt.train_config),
         "label_counts": None if ckpt.label_counts is None else [int(c) for c in ckpt.label_counts],
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-    return path
+    return save_sealed(path, payload)
 
 
 def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -106,6 +106,8 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> Che
     path = resolve_checkpoint(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:
+        raise  # unreadable (a permission, a disk fault): the CLI says so in one line
     except Exception as exc:
         raise MelvaeError(f"{path} is not a melvae checkpoint ({exc.__class__.__name__})") from None
     if not isinstance(payload, dict) or "format_version" not in payload:
@@ -117,6 +119,8 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> Che
             f"format {CHECKPOINT_FORMAT_VERSION}: retrain, or use the melvae version that wrote it "
             f"({payload.get('melvae_version', 'unknown')})"
         )
+    payload = verify(path, payload)
+    check_finite(path, payload)
     for key, old in OLD_KEYS.items():
         if key not in payload and old in payload:
             payload[key] = payload[old]

@@ -41,6 +41,7 @@ from melvae.layout import AUDIO_CONFIG, CURVES, HISTORY, read_run_config, same_p
 from melvae.plots import save_grid_png, save_mel_png
 from melvae.report.html import ReportContent, render_report
 from melvae.report.present import write_metrics
+from melvae.safeio import copy_file, write_text
 from melvae.version import __version__
 
 INDEX = "index.html"
@@ -98,7 +99,7 @@ def build_report(
         inverter=model.inverter.summary(),
     )
     if (run_dir / CURVES).is_file():
-        shutil.copyfile(run_dir / CURVES, out / CURVES)
+        copy_file(run_dir / CURVES, out / CURVES)
         content.curves = CURVES
     if metrics:
         content.metrics = facts["metrics"] = metrics
@@ -119,9 +120,7 @@ def build_report(
         content.grid = facts["grid"] = _grid(model, out, grid_n, extent, seed)
 
     write_metrics(facts, out / "report.json", nonfinite="str")
-    tmp = out / f".{INDEX}.tmp"
-    tmp.write_text(render_report(content), encoding="utf-8")
-    tmp.replace(out / INDEX)
+    write_text(out / INDEX, render_report(content))  # atomic (melvae.safeio)
     return out / INDEX
 
 

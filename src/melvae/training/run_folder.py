@@ -2,13 +2,18 @@
 
 A Lightning callback writes them each epoch and keeps the best score across --resume;
 at the end, :meth:`RunFolder.finalize` rewrites both checkpoints with each label's latent
-centroid (and best.pt with the sequence kind's prior).
+centroid (and best.pt with the sequence kind's prior). Every file is written whole and
+atomically (melvae.safeio), history.csv included; :class:`SealedCheckpointIO` writes
+Lightning's resume.ckpt the same way, with a checksum checked by --resume.
 """
 
 from __future__ import annotations
 
 import copy
 import csv
+import functools
+import inspect
+import io
 import math
 import sys
 import time
@@ -21,9 +26,12 @@ import torch
 from torch import nn
 
 from melvae.config import AudioConfig, TrainConfig
-from melvae.layout import BEST, CURVES, HISTORY, LAST
+from melvae.errors import MelvaeError
+from melvae.layout import BEST, CURVES, HISTORY, LAST, RESUME
 from melvae.models.checkpoint import Checkpoint, save_checkpoint
+from melvae.models.integrity import save_sealed, verify
 from melvae.plots import plot_history
+from melvae.safeio import folder_lock, is_helper_rank, write_text
 
 # curves.png is redrawn at most this often while training runs, and at its end: a redraw
 # costs about 0.8 s on a laptop CPU (log axes and layout), as much as a short epoch.
@@ -189,9 +197,71 @@ def label_centroids(
 
 
 def _append_history(path: Path, row: dict[str, Any]) -> None:
-    new = not path.is_file()
-    with open(path, "a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
+    """Add a row to history.csv by writing the whole file anew, atomically: an append cut by
+    a full disk would leave half a row. Rows of this epoch or later go: a run resumed from
+    an earlier resume.ckpt (its write failed, or the process was killed) trains them again."""
+    rows = []
+    if path.is_file():
+        with open(path, newline="") as fh:
+            rows = [r for r in csv.DictReader(fh) if int(r["epoch"]) < row["epoch"]]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(row))
+    writer.writeheader()
+    writer.writerows([*rows, row])
+    write_text(path, out.getvalue())
+
+
+def one_writer(train):
+    """``train(data_dir, run_dir, ..., resume, ..., overwrite)`` with its run folder locked
+    while it runs (melvae.safeio.folder_lock: a second writer is refused in one line), and a
+    folder that already holds a run refused unless ``resume`` continues it or ``overwrite``
+    replaces it: a trained model is never replaced unasked. The processes a DDP launcher
+    starts beside the first run unlocked: the first holds the lock for all of them."""
+    signature = inspect.signature(train)
+
+    @functools.wraps(train)
+    def locked(*args, **kwargs):
+        call = signature.bind(*args, **kwargs)
+        call.apply_defaults()
+        run_dir, resume = Path(call.arguments["run_dir"]), call.arguments["resume"]
+        overwrite = call.arguments["overwrite"]
+        if resume and overwrite:
+            raise MelvaeError("--resume continues the run, --overwrite replaces it: give one")
+        if is_helper_rank():
+            return train(*args, **kwargs)
+        with folder_lock(run_dir, "train"):
+            held = [name for name in (BEST, LAST, RESUME, HISTORY) if (run_dir / name).is_file()]
+            if held and not resume and not overwrite:
+                raise MelvaeError(
+                    f"{run_dir} already holds a trained run ({', '.join(held)}): continue it "
+                    "with --resume, replace it with --overwrite, or train into another folder"
+                )
+            return train(*args, **kwargs)
+
+    return locked
+
+
+RESUME_ADVICE = "--resume cannot go on from it: start afresh with --overwrite"
+
+
+class SealedCheckpointIO(pl.plugins.TorchCheckpointIO):
+    """Lightning's checkpoints (resume.ckpt) written atomically with a checksum of their
+    contents, which loading checks (melvae.models.integrity); a file without one, from an
+    earlier melvae, loads unchecked. Lightning's own writer copies the file from a temporary
+    folder that may be on another disk, so a full disk could leave it torn."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        if storage_options is not None:
+            raise TypeError("storage_options are not supported")
+        save_sealed(path, checkpoint)
+
+    def load_checkpoint(self, path, map_location=lambda storage, loc: storage, weights_only=None):
+        try:
+            payload = super().load_checkpoint(path, map_location, weights_only)
+        except OSError:
+            raise
+        except Exception as exc:
+            raise MelvaeError(
+                f"{path} is damaged ({exc.__class__.__name__}); {RESUME_ADVICE}"
+            ) from None
+        return verify(path, payload, RESUME_ADVICE)

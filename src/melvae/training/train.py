@@ -13,6 +13,10 @@ A run folder holds:
     history.csv      one row per epoch: losses, KL, beta, learning rate, seconds
     curves.png       the loss curves
     resume.ckpt      Lightning's full state (optimizer, schedule, epoch) for --resume
+    .melvae.lock     held while training runs (melvae.safeio.folder_lock)
+
+Every file is written atomically (melvae.safeio); the checkpoints carry a checksum of their
+contents (melvae.models.integrity), resume.ckpt too (run_folder.SealedCheckpointIO).
 
 The loop, devices and distribution (CPU, one GPU, DDP over several processes or GPUs) are
 Lightning's; the model stays a plain torch module.
@@ -49,7 +53,14 @@ from melvae.layout import BEST, CURVES, HISTORY, LAST, RESUME, RUN_CONFIG, read_
 from melvae.models.checkpoint import load_checkpoint
 from melvae.models.vector import active_units
 from melvae.progress import interactive
-from melvae.training.run_folder import RunFolder, label_centroids, label_counts
+from melvae.safeio import folder_lock
+from melvae.training.run_folder import (
+    RunFolder,
+    SealedCheckpointIO,
+    label_centroids,
+    label_counts,
+    one_writer,
+)
 from melvae.training.task import VAETask
 
 # What --resume takes from the new command line: the length of the run, which resuming is
@@ -68,6 +79,10 @@ class TrainResult:
     interrupted: bool
     seconds: float
     rank: int = 0  # the process's rank under DDP; only rank 0 reports
+    # the sequence kind's prior: epochs trained, of how many; False where Ctrl-C stopped it
+    prior_epochs: int | None = None
+    prior_planned: int | None = None
+    prior_finished: bool = True
 
 
 def _lightning_device(device: str, count: int) -> tuple[str, int | list[int]]:
@@ -81,6 +96,7 @@ def _lightning_device(device: str, count: int) -> tuple[str, int | list[int]]:
     raise MelvaeError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps")
 
 
+@one_writer  # the run folder locked; a trained run refused unless resumed or overwritten
 def train(
     data_dir: Path | str,
     run_dir: Path | str,
@@ -93,16 +109,21 @@ def train(
     kind: str = DEFAULT_KIND,
     latent_channels: int = default(ModelConfig, "latent_channels"),
     rate: int = default(ModelConfig, "rate"),
+    overwrite: bool = False,
 ) -> TrainResult:
     """Train a VAE on a preprocessed dataset folder; writes the run folder described above.
 
     kind "sequence": the time-resolved model (latent_channels every ``rate`` frames), then its
     prior on the rest of the time budget (``train_cfg.prior_fraction`` of --max-minutes);
-    kind "vector": one ``latent_dim`` vector per segment."""
+    kind "vector": one ``latent_dim`` vector per segment.
+
+    The run folder is locked while training runs (one writer); a folder that already holds
+    a run is continued with ``resume``, replaced with ``overwrite``, and refused otherwise
+    (:func:`melvae.training.run_folder.one_writer`)."""
     data_dir, run_dir = Path(data_dir), Path(run_dir)
     t0 = time.perf_counter()
     accelerator, devices = _lightning_device(device, train_cfg.devices)
-    data = MelDataset(data_dir)
+    data = MelDataset(data_dir, verify=True)  # every byte is read anyway, epoch after epoch
     if resume:
         if not (run_dir / RUN_CONFIG).is_file():
             raise MelvaeError(f"nothing to resume in {run_dir} (no {RUN_CONFIG})")
@@ -112,7 +133,7 @@ def train(
         _refuse_changed_settings(train_cfg, saved_cfg)
         keep = {name: getattr(train_cfg, name) for name in RESUME_MAY_CHANGE}
         train_cfg = dataclasses.replace(saved_cfg, **keep)
-        data = MelDataset(data_dir, labels=saved["labels"])
+        data = MelDataset(data_dir, labels=saved["labels"], verify=True)
         if data.audio.to_dict() != saved["audio"]:
             raise MelvaeError(f"{data_dir} has other audio parameters than the run being resumed")
     else:
@@ -207,6 +228,7 @@ def train(
             max_epochs=train_cfg.epochs,
             max_time=timedelta(minutes=task.minutes) if task.minutes else None,
             callbacks=[folder, resume_ckpt],
+            plugins=[SealedCheckpointIO()],  # resume.ckpt: atomic, with a checksum
             logger=False,
             enable_progress_bar=draw_bar,
             enable_model_summary=False,
@@ -224,12 +246,15 @@ def train(
             if not folder.interrupted:
                 raise
             signal.signal(signal.SIGINT, signal.default_int_handler)
-    active = 0
+    active, prior_info = 0, None
     if trainer.is_global_zero:
         # Lightning's teardown moved the model to the CPU: the summaries and the prior are
         # computed where the autoencoder trained.
         device = _torch_device(accelerator, devices)
-        active = _finish(folder, task.model, device, data, train_idx, val_idx, train_cfg, progress)
+        active, prior_info = _finish(
+            folder, task.model, device, data, train_idx, val_idx, train_cfg, progress
+        )
+    prior_info = prior_info or {}
     return TrainResult(
         run_dir=run_dir,
         epochs=trainer.current_epoch,
@@ -239,6 +264,9 @@ def train(
         interrupted=folder.interrupted,
         seconds=time.perf_counter() - t0,
         rank=trainer.global_rank,
+        prior_epochs=prior_info.get("prior_epochs"),
+        prior_planned=(train_cfg.prior_epochs or train_cfg.epochs) if prior_info else None,
+        prior_finished=prior_info.get("prior_finished", True),
     )
 
 
@@ -274,7 +302,8 @@ def _torch_device(accelerator: str, devices) -> torch.device:
 
 def _finish(folder: RunFolder, model, device, data, train_idx, val_idx, train_cfg, progress):
     """The end of a run (rank 0): best.pt and last.pt with their label centroids, the
-    sequence kind's prior, and the count of active latent units, which is returned.
+    sequence kind's prior; returns the count of active latent units and the prior's facts
+    (None without a prior).
 
     One pass over the training segments with the best weights serves best.pt's centroids,
     the active units and the prior's sequences (which also take the validation segments);
@@ -315,7 +344,7 @@ def _finish(folder: RunFolder, model, device, data, train_idx, val_idx, train_cf
             kind=train_cfg.prior,
         )
     folder.finalize(model, best, centroids, centroids_of_last, prior, prior_info)
-    return active_units(best.positions(mu[: len(train_idx)]))
+    return active_units(best.positions(mu[: len(train_idx)])), prior_info
 
 
 def fit_prior_on_run(
@@ -339,6 +368,8 @@ def fit_prior_on_run(
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     registry.PRIORS.get(prior)  # an unknown prior: one clear error, before any work
+    if (out_dir / BEST).is_file():  # never another run's model (nor this run's own)
+        raise MelvaeError(f"{out_dir} already holds a model ({BEST}): write to another folder")
     config = read_run_config(run_dir)
     ckpt = load_checkpoint(run_dir / BEST, device=_torch_device(*_lightning_device(device, 1)))
     kind = ckpt.model.cfg.kind
@@ -366,9 +397,9 @@ def fit_prior_on_run(
     )
     facts["prior_kind"] = prior
     ckpt.info = {k: v for k, v in ckpt.info.items() if not k.startswith("prior_")} | facts
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / RUN_CONFIG, config)
-    save_checkpoint(out_dir / BEST, ckpt)
+    with folder_lock(out_dir, "train"):
+        write_json(out_dir / RUN_CONFIG, config)
+        save_checkpoint(out_dir / BEST, ckpt)
     return facts
 
 

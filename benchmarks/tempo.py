@@ -1,0 +1,350 @@
+"""Long tracks that keep their beat: each prior's tempo figures on one autoencoder.
+
+    python -m benchmarks.devset DEVSET                  # once, as root: real game music
+    python -m benchmarks.tempo DEVSET -o bench_results/tempo [--minutes 8] [--prior-minutes 2]
+        [--priors gru,...] [--reuse]
+
+On the dev set's train side (preprocessed with beats where melvae writes them): the sequence
+model trained once for ``--minutes`` (its own prior phase cut to a few seconds), then every
+prior named by ``--priors`` fitted for ``--prior-minutes`` on that same autoencoder's latents
+(:func:`melvae.training.train.fit_prior_on_run`). For each prior, from the held-out clip of
+the beat-driven test genre (``--genre``) with the clearest pulse:
+
+* a 180 s longform, timed: pulse clarity over the whole track and after its first 40 s,
+  beside the genre's real clips; the tempo held, and the beat-locked pulse, at the start's
+  own tempo (the start segment's beats, :func:`melvae.audio.beats.track_beats`);
+* longforms asked for ``--bpm`` 100, 128 and 150: the share of 20 s windows holding that
+  tempo, and the beat-locked pulse at it;
+* ``loops --bpm 128 --bars 4``: exact length, the tempo held when tiled four times, the
+  timbre jump at the wrap;
+* generated clips against held-out music (``melvae evaluate``): Frechet and diversity
+  ratios, and the temporal detail of reconstructions.
+
+A figure that a prior or this melvae cannot give yet (a longform that does not take a tempo,
+no ``loops``) is "n/a" with the reason in results.json, never a failure. Adding a prior is a
+name in ``--priors`` (one that ``fit_prior_on_run`` knows); adding a figure is one line in
+FIGURES and the code that sets its key. Prints the table, writes ``results.json`` and
+``table.md``. Never run by the test suite: about 15 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import platform
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.realmusic import _fmt, _real_rhythm
+
+ROOT = Path(__file__).resolve().parent.parent
+BPMS = (100.0, 128.0, 150.0)
+LOOP_BPM, LOOP_BARS, LOOP_COUNT = 128.0, 4, 8
+AFTER_SECONDS = 40.0  # "after its first 40 s": the start's own audio is long gone by then
+PRIOR_SHARE = 0.01  # the autoencoder run's own prior phase: a few seconds, replaced anyway
+
+# (row label, result key, target as printed); the "real" column is the same key in `real`.
+FIGURES = [
+    ("180 s longform: pulse clarity, whole track", "pulse_whole", ">= 0.8 x real"),
+    ("180 s longform: pulse clarity after 40 s", "pulse_after_40s", ">= 0.8 x real"),
+    ("180 s longform: tempo held at the start's tempo", "held_start", ">= 0.8"),
+    ("180 s longform: beat-locked pulse at the start's tempo", "locked_start", ""),
+    *[
+        row
+        for bpm in BPMS
+        for row in (
+            (f"longform --bpm {bpm:g}: tempo held", f"held_{bpm:g}", ">= 0.8"),
+            (f"longform --bpm {bpm:g}: beat-locked pulse", f"locked_{bpm:g}", ""),
+        )
+    ],
+    (f"loops --bpm {LOOP_BPM:g} --bars {LOOP_BARS}: exact length", "loop_exact", "yes"),
+    ("loops: tempo held, tiled 4 times", "loop_held", ">= 0.8"),
+    ("loops: timbre jump at the wrap", "loop_wrap_jump", "<= 1.3"),
+    ("generated clips: Frechet ratio to the real floor", "frechet_ratio", "<= today's"),
+    ("generated clips: diversity ratio", "diversity_ratio", ">= 0.8"),
+    ("temporal detail of reconstructions", "temporal_detail", ">= today's"),
+    ("180 s longform: wall seconds", "longform_wall_seconds", "< 20"),
+    ("180 s longform: peak memory growth, MiB", "longform_rss_growth_mib", "flat"),
+    ("prior: epochs in its budget", "prior_epochs", ""),
+    ("prior: validation NLL per latent number", "prior_val_nll", ""),
+]
+
+
+def _dataset(audio_dir: Path, out: Path) -> Path:
+    """Preprocess once; again where melvae now writes a beat file the folder lacks."""
+    from melvae import layout
+    from melvae.config import AudioConfig
+    from melvae.data.preprocess import preprocess
+
+    wanted = [layout.MELS] + ([layout.BEATS] if hasattr(layout, "BEATS") else [])
+    if not all((out / name).is_file() for name in wanted):
+        preprocess(audio_dir, out, AudioConfig(), progress=False)
+    return out
+
+
+def _tracker():
+    """melvae's beat tracker, or None where this melvae has none."""
+    try:
+        from melvae.audio.beats import track_beats
+    except ImportError:
+        return None
+    return track_beats
+
+
+def _takes_bpm(model) -> bool:
+    """Whether this model's long tracks follow an asked tempo. The vector kind's do (bar
+    joins); the sequence kind's where its longform takes a ``bpm`` (a model without a clock
+    then refuses it with a MelvaeError, reported as n/a)."""
+    if model.kind != "sequence":
+        return True
+    from melvae.generation import sequence_ops
+
+    return "bpm" in inspect.signature(sequence_ops.longform_stream).parameters
+
+
+def _make_loops(model, bpm: float, bars: int, n: int, seed: int):
+    """``n`` loops of ``bars`` bars at ``bpm``: (audio (n, samples), sample rate), or None
+    where this melvae has no loops (``Melvae.loops``)."""
+    loops = getattr(model, "loops", None)
+    if loops is None:
+        return None
+    audio, sr = loops(n, bpm=bpm, bars=bars, seed=seed)[:2]
+    return np.asarray(audio), sr
+
+
+def real_tempo(test_audio: Path, genre: str, cfg, track_beats) -> dict:
+    """The genre's real test clips at their own tempo (their beats tracked): median tempo
+    held and beat-locked pulse, the references of the tempo rows."""
+    from melvae.audio.io import load_audio
+    from melvae.evaluation.rhythm import beat_locked_pulse, tempo_held
+
+    held, locked = [], []
+    for clip in sorted((test_audio / genre).glob("*.wav")):
+        wave = load_audio(clip, cfg.sample_rate)
+        beats = track_beats(wave, cfg.sample_rate)
+        if beats.clear:
+            held.append(tempo_held(wave, cfg, beats.bpm))
+            locked.append(beat_locked_pulse(wave, cfg, beats.bpm))
+    return {"held": float(np.median(held)), "locked": float(np.median(locked)), "clips": len(held)}
+
+
+def train_autoencoder(train_dir: Path, out: Path, args) -> Path:
+    """The sequence model for ``--minutes``, its own prior phase cut to PRIOR_SHARE."""
+    from melvae.config import TrainConfig
+    from melvae.layout import BEST
+    from melvae.training.train import train
+
+    run = out / "run_autoencoder"
+    if args.reuse and (run / BEST).is_file():
+        return run
+    cfg = TrainConfig(
+        max_minutes=args.minutes / (1 - PRIOR_SHARE),
+        epochs=10_000,
+        seed=args.seed,
+        prior_fraction=PRIOR_SHARE,
+    )
+    train(train_dir, run, cfg, kind="sequence", device=args.device, progress=False)
+    return run
+
+
+def longform_figures(path: Path, cfg, bpm: float | None) -> dict:
+    """Pulse clarity of a long track (whole, after AFTER_SECONDS), and at ``bpm`` (where
+    known) the tempo held and the beat-locked pulse."""
+    from melvae.audio.io import load_audio
+    from melvae.evaluation.rhythm import beat_locked_pulse, pulse_clarity, tempo_held
+
+    wave = load_audio(path, cfg.sample_rate)
+    late = wave[int(AFTER_SECONDS * cfg.sample_rate) :]
+    out = {
+        "pulse_whole": pulse_clarity(wave, cfg),
+        "pulse_after_40s": pulse_clarity(late, cfg) if len(late) > cfg.n_fft else None,
+    }
+    if bpm is not None:
+        out["held"], out["locked"] = tempo_held(wave, cfg, bpm), beat_locked_pulse(wave, cfg, bpm)
+    return out
+
+
+def run_prior(name: str, run_ae: Path, test_dir: Path, start: Path, start_bpm, out: Path, args):
+    """Fit one prior and measure it: (figures by key, facts, reasons for each n/a)."""
+    import melvae
+    from melvae.errors import MelvaeError
+    from melvae.evaluation.evaluate import evaluate
+    from melvae.evaluation.rhythm import loop_wrap_jump, tempo_held
+    from melvae.layout import BEST
+    from melvae.training.train import fit_prior_on_run
+
+    run = out / f"run_{name}"
+    figures, missing = {}, {}
+    if not (args.reuse and (run / BEST).is_file()):
+        try:
+            fit_prior_on_run(
+                run_ae, run, args.prior_minutes, prior=name, device=args.device, progress=False
+            )
+        except MelvaeError as exc:
+            return figures, {}, {"prior": str(exc)}
+    model = melvae.load(run, device=args.device)
+    cfg = model.audio
+    facts = {k: v for k, v in model.info.items() if k.startswith("prior_")}
+    figures.update({k: facts.get(k) for k in ("prior_epochs", "prior_val_nll")})
+
+    track = out / f"longform_{name}.wav"
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    model.write_longform(track, args.longform_seconds, start=start, progress=False, seed=args.seed)
+    figures["longform_wall_seconds"] = round(time.perf_counter() - t0, 2)
+    growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    figures["longform_rss_growth_mib"] = round(growth / 1024, 1)
+    own = longform_figures(track, cfg, start_bpm)
+    figures.update(pulse_whole=own["pulse_whole"], pulse_after_40s=own["pulse_after_40s"])
+    figures.update(held_start=own.get("held"), locked_start=own.get("locked"))
+
+    for bpm in BPMS:
+        if not _takes_bpm(model):
+            missing[f"held_{bpm:g}"] = "this melvae's sequence longform takes no bpm"
+            continue
+        path = out / f"longform_{name}_{bpm:g}bpm.wav"
+        try:
+            model.write_longform(
+                path, args.longform_seconds, start=start, bpm=bpm, progress=False, seed=args.seed
+            )
+        except MelvaeError as exc:
+            missing[f"held_{bpm:g}"] = str(exc)
+            continue
+        asked = longform_figures(path, cfg, bpm)
+        figures[f"held_{bpm:g}"], figures[f"locked_{bpm:g}"] = asked["held"], asked["locked"]
+
+    try:
+        loops = _make_loops(model, LOOP_BPM, LOOP_BARS, LOOP_COUNT, args.seed)
+    except MelvaeError as exc:
+        loops, missing["loop_exact"] = None, str(exc)
+    if loops is None:
+        missing.setdefault("loop_exact", "this melvae has no loops")
+    else:
+        audio, sr = loops
+        length = round(LOOP_BARS * 4 * 60.0 / LOOP_BPM * sr)
+        figures["loop_exact"] = "yes" if audio.shape[-1] == length else f"no ({audio.shape[-1]})"
+        figures["loop_held"] = float(
+            np.mean([tempo_held(np.tile(a, 4), sr, LOOP_BPM) for a in audio])
+        )
+        figures["loop_wrap_jump"] = float(np.median([loop_wrap_jump(a, sr) for a in audio]))
+
+    metrics = evaluate(
+        run,
+        test_dir,
+        split="all",
+        max_segments=args.segments,
+        seed=args.seed,
+        device=args.device,
+        progress=False,
+    )
+    figures["frechet_ratio"] = metrics["generation"].get("frechet_ratio")
+    figures["diversity_ratio"] = metrics["generation"].get("diversity_ratio")
+    figures["temporal_detail"] = metrics["reconstruction"].get("temporal_detail")
+    return figures, facts, missing
+
+
+def table(priors: dict, real: dict) -> str:
+    names = list(priors)
+    lines = [
+        "| figure | target | real | " + " | ".join(names) + " |",
+        "|---|---|---|" + "---|" * len(names),
+    ]
+    for label, key, target in FIGURES:
+        vals = [priors[n]["figures"].get(key) for n in names]
+        lines.append(
+            f"| {label} | {target} | {_fmt(real.get(key))} | "
+            + " | ".join(_fmt(v) for v in vals)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("devset", type=Path, help="folder made by benchmarks.devset")
+    parser.add_argument("-o", "--output", type=Path, default=ROOT / "bench_results/tempo")
+    parser.add_argument("--minutes", type=float, default=8.0, help="the autoencoder's budget")
+    parser.add_argument("--prior-minutes", type=float, default=2.0, help="each prior's budget")
+    parser.add_argument("--priors", default="gru", help="comma-separated prior names")
+    parser.add_argument("--genre", default="electronic", help="beat-driven genre to start from")
+    parser.add_argument("--longform-seconds", type=float, default=180.0)
+    parser.add_argument("--segments", type=int, default=64, help="held-out segments evaluated")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reuse", action="store_true", help="reuse the run folders in OUTPUT")
+    args = parser.parse_args(argv)
+
+    from melvae.config import AudioConfig
+
+    torch.set_num_threads(args.threads)
+    load_at_start = os.getloadavg()  # other processes slow a budgeted run: say how busy
+    out = args.output
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = AudioConfig()
+    track_beats = _tracker()  # imported now: the run may outlast edits to the source
+    t0 = time.perf_counter()
+    train_dir = _dataset(args.devset / "train", out / "data_train")
+    test_dir = _dataset(args.devset / "test", out / "data_test")
+    rhythm = _real_rhythm(args.devset / "test", args.genre, cfg)
+    start = Path(rhythm["start"])
+    real = {"pulse_whole": rhythm["real_pulse_clarity"], "pulse_after_40s": None}
+    start_bpm = None
+    if track_beats is not None:
+        from melvae.audio.io import load_audio
+
+        head = load_audio(start, cfg.sample_rate)[: cfg.segment_samples]  # what the model sees
+        beats = track_beats(head, cfg.sample_rate)
+        start_bpm = beats.bpm if beats.clear else None
+        ref = real_tempo(args.devset / "test", args.genre, cfg, track_beats)
+        real.update(held_start=ref["held"], locked_start=ref["locked"])
+        real.update({f"held_{b:g}": ref["held"] for b in BPMS})
+    print(
+        f"start {start.name}: pulse clarity {rhythm['start_pulse_clarity']:.3f}, "
+        f"tempo {_fmt(start_bpm)} BPM",
+        flush=True,
+    )
+    print(
+        f"autoencoder: {'reusing' if args.reuse else f'training {args.minutes:g} min'}", flush=True
+    )
+    run_ae = train_autoencoder(train_dir, out, args)
+    priors = {}
+    for name in args.priors.split(","):
+        print(f"prior {name}: fitting {args.prior_minutes:g} min, then measuring", flush=True)
+        figures, facts, missing = run_prior(name, run_ae, test_dir, start, start_bpm, out, args)
+        priors[name] = {"figures": figures, "facts": facts, "not_available": missing}
+        payload = {
+            "machine": {
+                "cpu": platform.processor() or platform.machine(),
+                "torch": torch.__version__,
+                "threads": args.threads,
+                "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
+                "load_average_at_start": load_at_start,
+                "load_average_now": os.getloadavg(),
+            },
+            "options": {k: str(v) for k, v in vars(args).items()},
+            "start": str(start),
+            "start_bpm": start_bpm,
+            "start_pulse_clarity": rhythm["start_pulse_clarity"],
+            "real": real | {"genre": args.genre, "clips": rhythm["real_clips"]},
+            "priors": priors,
+            "wall_seconds": round(time.perf_counter() - t0, 1),
+        }
+        (out / "results.json").write_text(json.dumps(payload, indent=2, default=float) + "\n")
+    text = table(priors, real)
+    (out / "table.md").write_text(text + "\n")
+    print(text)
+    for name, result in priors.items():
+        for key, why in result["not_available"].items():
+            print(f"{name}: {key} n/a: {why}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -20,8 +20,8 @@ the beat-driven test genre (``--genre``) with the clearest pulse:
 * generated clips against held-out music (``melvae evaluate``): Frechet and diversity
   ratios, and the temporal detail of reconstructions.
 
-A figure that a prior or this melvae cannot give yet (a longform that does not take a tempo,
-no ``loops``) is "n/a" with the reason in results.json, never a failure. Adding a prior is a
+A figure that a prior cannot give (a tempo asked of a prior without a clock) is "n/a" with
+the reason in results.json, never a failure. Adding a prior is a
 name in ``--priors`` (one that ``fit_prior_on_run`` knows); adding a figure is one line in
 FIGURES and the code that sets its key. Prints the table, writes ``results.json`` and
 ``table.md``. Never run by the test suite: about 15 minutes on 2 cores.
@@ -30,7 +30,6 @@ FIGURES and the code that sets its key. Prints the table, writes ``results.json`
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import platform
@@ -88,39 +87,22 @@ def _dataset(audio_dir: Path, out: Path) -> Path:
     return out
 
 
-def _tracker():
-    """melvae's beat tracker, or None where this melvae has none."""
-    try:
-        from melvae.audio.beats import track_beats
-    except ImportError:
-        return None
-    return track_beats
+def _make_loops(model, bpm: float, bars: int, n: int, seed: int, out_dir: Path):
+    """``n`` loops of ``bars`` bars at ``bpm`` as ``melvae loops`` writes them, read back:
+    (audio (n, samples), sample rate). A prior that cannot hold a tempo raises MelvaeError."""
+    from melvae.audio.io import load_audio
+    from melvae.generation.outputs import write_loops
+
+    info = write_loops(model, out_dir, n, bpm, bars, seed=seed)
+    sr = info["sample_rate"]
+    audio = [load_audio(out_dir / item["file"], sr) for item in info["loops"]]
+    return np.stack(audio), sr
 
 
-def _takes_bpm(model) -> bool:
-    """Whether this model's long tracks follow an asked tempo. The vector kind's do (bar
-    joins); the sequence kind's where its longform takes a ``bpm`` (a model without a clock
-    then refuses it with a MelvaeError, reported as n/a)."""
-    if model.kind != "sequence":
-        return True
-    from melvae.generation import sequence_ops
-
-    return "bpm" in inspect.signature(sequence_ops.longform_stream).parameters
-
-
-def _make_loops(model, bpm: float, bars: int, n: int, seed: int):
-    """``n`` loops of ``bars`` bars at ``bpm``: (audio (n, samples), sample rate), or None
-    where this melvae has no loops (``Melvae.loops``)."""
-    loops = getattr(model, "loops", None)
-    if loops is None:
-        return None
-    audio, sr = loops(n, bpm=bpm, bars=bars, seed=seed)[:2]
-    return np.asarray(audio), sr
-
-
-def real_tempo(test_audio: Path, genre: str, cfg, track_beats) -> dict:
+def real_tempo(test_audio: Path, genre: str, cfg) -> dict:
     """The genre's real test clips at their own tempo (their beats tracked): median tempo
     held and beat-locked pulse, the references of the tempo rows."""
+    from melvae.audio.beats import track_beats
     from melvae.audio.io import load_audio
     from melvae.evaluation.rhythm import beat_locked_pulse, tempo_held
 
@@ -204,10 +186,7 @@ def run_prior(name: str, run_ae: Path, test_dir: Path, start: Path, start_bpm, o
     figures.update(pulse_whole=own["pulse_whole"], pulse_after_40s=own["pulse_after_40s"])
     figures.update(held_start=own.get("held"), locked_start=own.get("locked"))
 
-    for bpm in BPMS:
-        if not _takes_bpm(model):
-            missing[f"held_{bpm:g}"] = "this melvae's sequence longform takes no bpm"
-            continue
+    for bpm in BPMS:  # a prior without a clock refuses a tempo: n/a, with its reason
         path = out / f"longform_{name}_{bpm:g}bpm.wav"
         try:
             model.write_longform(
@@ -220,12 +199,12 @@ def run_prior(name: str, run_ae: Path, test_dir: Path, start: Path, start_bpm, o
         figures[f"held_{bpm:g}"], figures[f"locked_{bpm:g}"] = asked["held"], asked["locked"]
 
     try:
-        loops = _make_loops(model, LOOP_BPM, LOOP_BARS, LOOP_COUNT, args.seed)
+        loops = _make_loops(
+            model, LOOP_BPM, LOOP_BARS, LOOP_COUNT, args.seed, out / f"loops_{name}"
+        )
     except MelvaeError as exc:
         loops, missing["loop_exact"] = None, str(exc)
-    if loops is None:
-        missing.setdefault("loop_exact", "this melvae has no loops")
-    else:
+    if loops is not None:
         audio, sr = loops
         length = round(LOOP_BARS * 4 * 60.0 / LOOP_BPM * sr)
         figures["loop_exact"] = "yes" if audio.shape[-1] == length else f"no ({audio.shape[-1]})"
@@ -281,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse", action="store_true", help="reuse the run folders in OUTPUT")
     args = parser.parse_args(argv)
 
+    from melvae.audio.beats import track_beats
+    from melvae.audio.io import load_audio
     from melvae.config import AudioConfig
 
     torch.set_num_threads(args.threads)
@@ -288,27 +269,22 @@ def main(argv: list[str] | None = None) -> int:
     out = args.output
     out.mkdir(parents=True, exist_ok=True)
     cfg = AudioConfig()
-    track_beats = _tracker()  # imported now: the run may outlast edits to the source
     t0 = time.perf_counter()
     train_dir = _dataset(args.devset / "train", out / "data_train")
     test_dir = _dataset(args.devset / "test", out / "data_test")
     rhythm = _real_rhythm(args.devset / "test", args.genre, cfg)
     start = Path(rhythm["start"])
     real = {"pulse_whole": rhythm["real_pulse_clarity"], "pulse_after_40s": None}
-    start_bpm, start_clear = None, None
-    if track_beats is not None:
-        from melvae.audio.io import load_audio
-
-        head = load_audio(start, cfg.sample_rate)[: cfg.segment_samples]  # what the model sees
-        beats = track_beats(head, cfg.sample_rate)
-        # Its tempo even where the tracker calls the beat unclear (an intro's is): the
-        # figure asks whether the track keeps the tempo the start has.
-        start_bpm = beats.bpm if np.isfinite(beats.bpm) else None
-        start_clear = beats.clear
-        ref = real_tempo(args.devset / "test", args.genre, cfg, track_beats)
-        real.update(held_start=ref["held"], locked_start=ref["locked"])
-        for b in BPMS:  # real music at its own tempo, the reference of every tempo row
-            real.update({f"held_{b:g}": ref["held"], f"locked_{b:g}": ref["locked"]})
+    head = load_audio(start, cfg.sample_rate)[: cfg.segment_samples]  # what the model sees
+    beats = track_beats(head, cfg.sample_rate)
+    # Its tempo even where the tracker calls the beat unclear (an intro's is): the figure
+    # asks whether the track keeps the tempo its start has.
+    start_bpm = beats.bpm if np.isfinite(beats.bpm) else None
+    start_clear = beats.clear
+    ref = real_tempo(args.devset / "test", args.genre, cfg)
+    real.update(held_start=ref["held"], locked_start=ref["locked"])
+    for b in BPMS:  # real music at its own tempo, the reference of every tempo row
+        real.update({f"held_{b:g}": ref["held"], f"locked_{b:g}": ref["locked"]})
     print(
         f"start {start.name}: pulse clarity {rhythm['start_pulse_clarity']:.3f}, "
         f"tempo {_fmt(start_bpm)} BPM (clear: {start_clear})",

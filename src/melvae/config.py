@@ -301,6 +301,7 @@ INTERPOLATION_STEPS = 8  # points from A to B, both endpoints included
 INTERPOLATION_FADE_SECONDS = 1.0  # crossfade between steps in the joined transition
 LONGFORM_SECONDS = 180.0  # length of a `melvae longform` track
 LOOP_BARS = 4  # bars of 4 beats in a `melvae loops` loop
+MIN_CLOCK_BPM, MAX_CLOCK_BPM = 30.0, 300.0  # the tempos --bpm may ask of a clocked prior
 # The longest track longform makes: 10 hours, a 16-bit WAV of 3.5 GB at 48 kHz (the format
 # ends at 4 GB); its schedules and plan, which grow with the length, stay small.
 MAX_LONGFORM_SECONDS = 36_000.0

@@ -14,11 +14,15 @@ from pathlib import Path
 
 from melvae import registry
 from melvae.config import (
+    AUDIO_FORMATS,
     DEFAULT_DEVICE,
     DEFAULT_INVERTER,
     DEFAULT_ITERATIONS,
     DEFAULT_SEED,
+    DEFAULT_TEMPERATURE,
+    MAX_CLOCK_BPM,
     MAX_TEMPERATURE,
+    MIN_CLOCK_BPM,
 )
 
 # What argparse's add_subparsers returns (a private class: only its add_parser is used).
@@ -80,26 +84,46 @@ def label_list(text: str) -> list[str]:
     return labels
 
 
-def temperature_list(text: str) -> list[float]:
-    """'0.8,1.2' -> [0.8, 1.2]; one number is a list of one."""
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number or a list of numbers: {text!r}") from None
-    if not all(0 <= v <= MAX_TEMPERATURE for v in values):  # NaN fails too
-        raise argparse.ArgumentTypeError(f"temperatures must be from 0 to {MAX_TEMPERATURE:g}")
-    return values
+def number_list(what: str, low: float, high: float):
+    """An argparse type: '0.8,1.2' -> [0.8, 1.2], each from ``low`` to ``high`` (NaN and inf
+    refused); one number is a list of one."""
+
+    def parse(text: str) -> list[float]:
+        try:
+            values = [float(v) for v in text.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"not a number or a list of numbers: {text!r}"
+            ) from None
+        if not all(low <= v <= high for v in values):
+            raise argparse.ArgumentTypeError(f"{what} must be from {low:g} to {high:g}")
+        return values
+
+    parse.__name__ = f"{what} list"
+    return parse
 
 
-def bpm_list(text: str) -> list[float]:
-    """'128' -> [128.0]; '120,128' -> a tempo schedule [120.0, 128.0]."""
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a tempo or a list of tempos: {text!r}") from None
-    if not all(30.0 <= v <= 300.0 for v in values):  # also refuses nan and inf
-        raise argparse.ArgumentTypeError("tempos must be between 30 and 300 BPM")
-    return values
+# '0.8,1.2': temperatures spread over a track; '120,128': a tempo schedule.
+temperature_list = number_list("temperatures", 0.0, MAX_TEMPERATURE)
+bpm_list = number_list("tempos (BPM)", MIN_CLOCK_BPM, MAX_CLOCK_BPM)
+
+
+def add_temperature(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--temperature",
+        type=temperature,
+        default=DEFAULT_TEMPERATURE,
+        help="scale of the latent draws (default: %(default)g)",
+    )
+
+
+def add_format(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--format",
+        choices=AUDIO_FORMATS,
+        default=AUDIO_FORMATS[0],
+        help="audio file format (default: %(default)s)",
+    )
 
 
 def add_bpm(p: argparse.ArgumentParser, help: str) -> None:

@@ -14,21 +14,21 @@ from melvae.cli.common import (
     Subparsers,
     add_bpm,
     add_device,
+    add_format,
     add_inversion,
     add_quiet,
     add_run_dir,
     add_seed,
+    add_temperature,
     at_most,
     finite_float,
     label_list,
     load_model,
     positive_float,
     positive_int,
-    temperature,
     temperature_list,
 )
 from melvae.config import (
-    AUDIO_FORMATS,
     DEFAULT_TEMPERATURE,
     GENERATE_CLIPS,
     INTERPOLATION_FADE_SECONDS,
@@ -50,32 +50,28 @@ def add_generate(sub: Subparsers) -> None:
         "audio. Writes one audio file and one mel PNG per clip.",
     )
     add_run_dir(p)
+    _add_draws(p, "clips")
+    add_bpm(p, "clips at this tempo, starting on a beat (a sequence model with a clocked prior)")
+    add_seed(p)
+    add_inversion(p)
+    add_device(p)
+    p.set_defaults(func=cmd_generate)
+
+
+def _add_draws(p: argparse.ArgumentParser, what: str) -> None:
+    """-n, -o, --label, --temperature and --format: what generate and loops share."""
     p.add_argument(
-        "-n", type=positive_int, default=GENERATE_CLIPS, help="clips (default: %(default)s)"
+        "-n", type=positive_int, default=GENERATE_CLIPS, help=f"{what} (default: %(default)s)"
     )
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT_DIR")
     p.add_argument(
         "--label",
         help="a label the model knows (e.g. a genre); a conditional model without it draws "
-        "each clip's label in the training data's proportions and names the file after it",
+        f"the label of each of the {what} in the training data's proportions and names the "
+        "file after it",
     )
-    p.add_argument(
-        "--temperature",
-        type=temperature,
-        default=DEFAULT_TEMPERATURE,
-        help="scale of the latent draws (default: %(default)g)",
-    )
-    add_bpm(p, "clips at this tempo, starting on a beat (a sequence model with a clocked prior)")
-    add_seed(p)
-    p.add_argument(
-        "--format",
-        choices=AUDIO_FORMATS,
-        default=AUDIO_FORMATS[0],
-        help="audio file format (default: %(default)s)",
-    )
-    add_inversion(p)
-    add_device(p)
-    p.set_defaults(func=cmd_generate)
+    add_temperature(p)
+    add_format(p)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -283,23 +279,7 @@ def add_loops(sub: Subparsers) -> None:
         default=LOOP_BARS,
         help="4/4 bars a loop (default: %(default)s)",
     )
-    p.add_argument(
-        "-n", type=positive_int, default=GENERATE_CLIPS, help="loops (default: %(default)s)"
-    )
-    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT_DIR")
-    p.add_argument("--label", help="a label the model knows (default: drawn per loop)")
-    p.add_argument(
-        "--temperature",
-        type=temperature,
-        default=DEFAULT_TEMPERATURE,
-        help="scale of the latent draws (default: %(default)g)",
-    )
-    p.add_argument(
-        "--format",
-        choices=AUDIO_FORMATS,
-        default=AUDIO_FORMATS[0],
-        help="audio file format (default: %(default)s)",
-    )
+    _add_draws(p, "loops")
     add_seed(p)
     add_inversion(p)
     add_device(p)

@@ -17,11 +17,9 @@ import numpy as np
 import torch
 
 from melvae.audio.beats import phase_at, track_beats
-from melvae.config import AudioConfig
+from melvae.config import MAX_CLOCK_BPM, MIN_CLOCK_BPM, AudioConfig
 from melvae.errors import MelvaeError
 from melvae.generation.latents import schedule
-
-MIN_BPM, MAX_BPM = 30.0, 300.0  # tempos a clock may be asked for
 
 
 def check_bpm(bpm) -> list[float] | None:
@@ -29,8 +27,8 @@ def check_bpm(bpm) -> list[float] | None:
     if bpm is None:
         return None
     values = [float(x) for x in np.atleast_1d(np.asarray(bpm, dtype=np.float64))]
-    if not values or not all(math.isfinite(v) and MIN_BPM <= v <= MAX_BPM for v in values):
-        raise MelvaeError(f"bpm must be between {MIN_BPM:g} and {MAX_BPM:g}, got {bpm}")
+    if not values or not all(MIN_CLOCK_BPM <= v <= MAX_CLOCK_BPM for v in values):  # NaN too
+        raise MelvaeError(f"bpm must be from {MIN_CLOCK_BPM:g} to {MAX_CLOCK_BPM:g}, got {bpm}")
     return values
 
 

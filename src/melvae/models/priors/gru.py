@@ -76,13 +76,7 @@ class GRUPrior(Prior):
         return logits, means, log_std.clamp(-7.0, 3.0)
 
     # -- training ----------------------------------------------------------------------------
-    def nll(
-        self,
-        z: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        cond: torch.Tensor | None = None,
-        clock: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def nll(self, z, labels=None, cond=None, clock=None) -> torch.Tensor:  # types: Prior.nll
         """Negative log-likelihood per latent number (nats), teacher forced. z (B, C, T)."""
         B, C, T = z.shape
         x = self._norm(z.transpose(1, 2))  # (B, T, C)
@@ -109,13 +103,7 @@ class GRUPrior(Prior):
         return PriorState(torch.zeros(L, batch, H, device=dev), self.bos.expand(batch, -1))
 
     @torch.no_grad()
-    def warm(
-        self,
-        z: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        cond: torch.Tensor | None = None,
-        clock: torch.Tensor | None = None,
-    ) -> PriorState:
+    def warm(self, z, labels=None, cond=None, clock=None) -> PriorState:  # types: Prior.warm
         """Run the GRU over given frames z (B, C, T) (a real start): the state after them."""
         B, C, T = z.shape
         x = self._norm(z.transpose(1, 2).to(self.bos.device))

@@ -152,6 +152,18 @@ def longform_figures(path: Path, cfg, bpm: float | None) -> dict:
     return out
 
 
+def prior_spec(name: str) -> tuple[str, dict]:
+    """'beat:lag_beats=1+4:input_noise=0.1' -> ('beat', {'lag_beats': (1, 4),
+    'input_noise': 0.1}): a prior and PriorConfig settings, as --priors names them."""
+    kind, *pairs = name.split(":")
+    settings = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        parts = [float(v) if "." in v else int(v) for v in value.split("+")]
+        settings[key] = tuple(parts) if "+" in value or key == "lag_beats" else parts[0]
+    return kind, settings
+
+
 def run_prior(name: str, run_ae: Path, test_dir: Path, start: Path, start_bpm, out: Path, args):
     """Fit one prior and measure it: (figures by key, facts, reasons for each n/a)."""
     import melvae
@@ -165,8 +177,15 @@ def run_prior(name: str, run_ae: Path, test_dir: Path, start: Path, start_bpm, o
     figures, missing = {}, {}
     if not (args.reuse and (run / BEST).is_file()):
         try:
+            kind, settings = prior_spec(name)
             fit_prior_on_run(
-                run_ae, run, args.prior_minutes, prior=name, device=args.device, progress=False
+                run_ae,
+                run,
+                args.prior_minutes,
+                prior=kind,
+                device=args.device,
+                progress=False,
+                **settings,
             )
         except MelvaeError as exc:
             return figures, {}, {"prior": str(exc)}

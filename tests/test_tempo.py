@@ -182,3 +182,26 @@ def test_bpm_without_a_clock_is_one_clear_error(tiny_seq_run, tiny_run, tmp_path
     vec = melvae.load(tiny_run, device="cpu")
     with pytest.raises(MelvaeError, match="tempo schedule needs a sequence model"):
         vec.longform(3.0, bpm=[120, 128])
+
+
+def test_lag_inputs_see_the_frame_one_beat_back(one_thread):
+    """Teacher forced and streamed, the lag input of frame t is frame t - L (L frames a beat),
+    so training and sampling see the same thing."""
+    cfg = PriorConfig(
+        kind="beat", channels=2, hidden=8, layers=1, lag_beats=(1,), frame_seconds=0.1
+    )
+    prior = BeatPrior(cfg).eval()
+    assert prior.clock_width == 4 + 2
+    B, T = 1, 12
+    clock = steady_clock(T, 0.1, [150.0])[None]  # 150 BPM: 4 frames a beat
+    prev = torch.arange(T * 2, dtype=torch.float32).reshape(1, T, 2)  # prev[:, t] = frame t-1
+    feats = prior.frame_inputs(prev, clock, B, T)
+    lag = feats[0, :, 4:]
+    assert torch.all(lag[:4] == 0)  # no frame a beat back yet
+    for t in range(4, T):  # frame t - 4 is prev[:, t - 3]
+        assert torch.equal(lag[t], prev[0, t - 3])
+    z = torch.randn(1, 2, 6)
+    state = prior.warm(z, clock=clock[:, :6])
+    assert state.history.shape == (1, 6, 2)
+    frames = list(prior.stream(state, 3, 0.0, clock=clock[:, 6:9]))
+    assert state.history.shape == (1, 9, 2) and all(f.shape == (1, 2) for f in frames)

@@ -208,6 +208,8 @@ class PriorConfig:
     dropout: float = 0.0
     input_noise: float = 0.0  # std of noise on the teacher-forced inputs (normalized units)
     clock_dropout: float = 0.3  # a clocked prior: share of training windows without the clock
+    lag_beats: tuple[int, ...] = ()  # a clocked prior: also the latent 1 beat back, 4, ...
+    frame_seconds: float = 0.0  # seconds per latent frame (what a beat back is in frames)
     n_labels: int = 0  # > 0: conditioned on the label
     label_embedding_dim: int = 16
 
@@ -217,6 +219,9 @@ class PriorConfig:
         _check(0 <= self.dropout < 1, "dropout must be in [0, 1)")
         _check(self.input_noise >= 0, "input_noise must be >= 0")
         _check(0 <= self.clock_dropout < 1, "clock_dropout must be in [0, 1)")
+        object.__setattr__(self, "lag_beats", tuple(int(b) for b in self.lag_beats))
+        _check(all(b >= 1 for b in self.lag_beats), "lag_beats must be whole beats >= 1")
+        _check(not self.lag_beats or self.frame_seconds > 0, "lag_beats need frame_seconds")
         registry.PRIORS.get(self.kind)  # an unknown prior: one clear error
 
     def to_dict(self) -> dict[str, Any]:

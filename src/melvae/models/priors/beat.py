@@ -8,6 +8,10 @@ the beat, and the tempo is then whatever the clock says: the start's own, or the
 The same per-frame phase input is what STAGE (beat and downbeat sinusoids) and msprior's
 "sync" descriptor give their models.
 
+With ``PriorConfig.lag_beats`` (e.g. (1, 4)) each frame also sees the latent frame one beat
+back and one bar back, at the clock's tempo: music repeats itself at the beat and the bar, and
+a frame a bar back is what a producer copies. Without a clock these inputs are zeros.
+
 In training the clock is dropped for a share of the windows (``PriorConfig.clock_dropout``;
 JASCO drops each condition 30% of the time), and tracks with no clear beat never have one, so
 the prior still runs free on beatless music or when no tempo is asked.
@@ -19,7 +23,7 @@ import math
 
 import torch
 
-from melvae.models.priors.gru import GRUPrior
+from melvae.models.priors.gru import GRUPrior, PriorState
 
 REFERENCE_BPM = 120.0
 
@@ -35,15 +39,72 @@ def clock_features(clock: torch.Tensor) -> torch.Tensor:
     return feats * on[..., None]
 
 
+CLOCK_FEATURES = 4
+HISTORY = 128  # frames of history a stream keeps for its lag inputs (4 beats at 30 BPM: 87)
+
+
 class BeatPrior(GRUPrior):
     """The GRU mixture prior with a per-frame clock (registered as "beat")."""
 
-    clock_width = 4
+    @property
+    def clock_width(self) -> int:
+        """The clock's 4 features, and C numbers for each lag."""
+        return CLOCK_FEATURES + self.cfg.channels * len(self.cfg.lag_beats)
+
+    def _lags(self, feats: torch.Tensor) -> torch.Tensor:
+        """(..., 4) clock features -> (..., len(lag_beats)) lags in whole frames (0: none)."""
+        if not self.cfg.lag_beats:
+            return torch.zeros(*feats.shape[:-1], 0, dtype=torch.long, device=feats.device)
+        on = feats[..., 3] > 0.5
+        bpm = REFERENCE_BPM * torch.exp2(feats[..., 2])
+        beat = 60.0 / (bpm * self.cfg.frame_seconds)  # frames per beat
+        lags = torch.stack([torch.round(beat * b) for b in self.cfg.lag_beats], dim=-1)
+        return torch.where(on[..., None], lags.clamp(min=1), torch.zeros_like(lags)).long()
+
+    def frame_inputs(self, prev, clock, B, T):
+        feats = self.clock_inputs(clock, B, T)
+        if not self.cfg.lag_beats:
+            return feats
+        # Step t predicts frame t and sees prev[:, t] (frame t - 1): frame t - L is hist[t - L]
+        hist = prev[:, 1:]  # frames 0 .. T - 2 (with the training noise, as the GRU sees them)
+        t = torch.arange(T, device=prev.device)[None, :, None]
+        idx = t - self._lags(feats)  # (B, T, lags)
+        ok = (idx >= 0) & (idx < t) & (hist.shape[1] > 0)
+        safe = idx.clamp(0, max(0, hist.shape[1] - 1))
+        C = self.cfg.channels
+        rows = torch.arange(B, device=prev.device)[:, None, None]
+        got = hist[rows, safe] if hist.shape[1] else torch.zeros(B, T, safe.shape[-1], C)
+        lag = (got * ok[..., None]).reshape(B, T, -1)  # (B, T, lags * C)
+        return torch.cat([feats, lag], dim=-1)
+
+    def start(self, batch: int) -> PriorState:
+        state = super().start(batch)
+        state.history = torch.zeros(batch, 0, self.cfg.channels, device=self.bos.device)
+        return state
+
+    def warm(self, z, labels=None, cond=None, clock=None) -> PriorState:
+        state = super().warm(z, labels, cond, clock)
+        state.history = self._norm(z.transpose(1, 2).to(self.bos.device))[:, -HISTORY:]
+        return state
+
+    def step(self, state: PriorState, cond, clock, temperature: float, generator):
+        if self.cfg.lag_beats:
+            hist, lags = state.history, self._lags(clock)  # (B, H, C), (B, lags)
+            B, H = hist.shape[:2]
+            ok = (lags >= 1) & (lags <= H)
+            idx = (H - lags).clamp(0, max(0, H - 1))
+            rows = torch.arange(B, device=hist.device)[:, None]
+            got = hist[rows, idx] if H else torch.zeros(B, lags.shape[-1], self.cfg.channels)
+            clock = torch.cat([clock, (got * ok[..., None]).reshape(B, -1)], dim=-1)
+        frame = super().step(state, cond, clock, temperature, generator)
+        if self.cfg.lag_beats:
+            state.history = torch.cat([state.history, state.last[:, None]], dim=1)[:, -HISTORY:]
+        return frame
 
     def clock_inputs(self, clock: torch.Tensor | None, B: int, T: int) -> torch.Tensor:
         device = self.bos.device
         if clock is None:  # no clock asked: runs free
-            return torch.zeros(B, T, self.clock_width, device=device)
+            return torch.zeros(B, T, CLOCK_FEATURES, device=device)
         feats = clock_features(clock.to(device, torch.float32))
         if feats.shape[:2] != (B, T):
             raise ValueError(f"clock must be (B, T, 2) = ({B}, {T}, 2), got {tuple(clock.shape)}")

@@ -31,6 +31,7 @@ class PriorState:
 
     hidden: torch.Tensor  # (layers, B, hidden)
     last: torch.Tensor  # (B, C), normalized; the BOS vector before the first frame
+    history: torch.Tensor | None = None  # (B, H, C) the last frames, normalized (lag inputs)
 
 
 class GRUPrior(Prior):
@@ -63,6 +64,14 @@ class GRUPrior(Prior):
     def _denorm(self, z: torch.Tensor) -> torch.Tensor:
         return z * self.std + self.mean
 
+    def frame_inputs(
+        self, prev: torch.Tensor, clock: torch.Tensor | None, B: int, T: int
+    ) -> torch.Tensor | None:
+        """The per-frame inputs beside the previous frame and the label, for a teacher-forced
+        run whose step t sees ``prev[:, t]`` (B, T, C; the BOS vector, then frames 0 .. T-2):
+        the clock's (:meth:`clock_inputs`)."""
+        return self.clock_inputs(clock, B, T)
+
     def _step_input(self, prev: torch.Tensor, *extra: torch.Tensor | None) -> torch.Tensor:
         parts = [prev, *(e for e in extra if e is not None)]
         return self.inp(parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1))
@@ -86,7 +95,7 @@ class GRUPrior(Prior):
             # to pull a drifting sequence back instead of compounding the drift.
             prev = prev + self.cfg.input_noise * torch.randn_like(prev)
         prev = torch.cat([self.bos.expand(B, 1, C), prev], dim=1)
-        c, k = self.condition(labels, cond, B, T), self.clock_inputs(clock, B, T)
+        c, k = self.condition(labels, cond, B, T), self.frame_inputs(prev, clock, B, T)
         out, _ = self.gru(self._step_input(prev, c, k))
         logits, means, log_std = self._mixture(out)
         # log N(x | mean, std) summed over channels, for each component: (B, T, K)
@@ -108,7 +117,7 @@ class GRUPrior(Prior):
         B, C, T = z.shape
         x = self._norm(z.transpose(1, 2).to(self.bos.device))
         prev = torch.cat([self.bos.expand(B, 1, C), x], dim=1)
-        c, k = self.condition(labels, cond, B, T), self.clock_inputs(clock, B, T)
+        c, k = self.condition(labels, cond, B, T), self.frame_inputs(prev[:, :-1], clock, B, T)
         _, hidden = self.gru(self._step_input(prev[:, :-1], c, k))
         return PriorState(hidden, prev[:, -1])
 

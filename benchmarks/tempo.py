@@ -171,7 +171,7 @@ def run_prior(name: str, run_ae: Path, test_dir: Path, start: Path, start_bpm, o
     from melvae.evaluation.evaluate import evaluate
     from melvae.evaluation.rhythm import loop_wrap_jump, tempo_held
     from melvae.layout import BEST
-    from melvae.training.train import fit_prior_on_run
+    from melvae.training.prior import fit_prior_on_run
 
     run = out / f"run_{name}"
     figures, missing = {}, {}

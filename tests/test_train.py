@@ -242,7 +242,7 @@ def test_centroids_are_each_labels_mean_latent(tiny_run, tiny_data):
 
 
 def test_fit_prior_on_run_keeps_the_autoencoder_and_writes_a_run(tiny_seq_run, tiny_run, tmp_path):
-    from melvae.training.train import fit_prior_on_run
+    from melvae.training.prior import fit_prior_on_run
 
     out = tmp_path / "refit"
     facts = fit_prior_on_run(tiny_seq_run, out, minutes=None, epochs=2, progress=False)

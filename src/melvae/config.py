@@ -307,8 +307,7 @@ INTERPOLATION_FADE_SECONDS = 1.0  # crossfade between steps in the joined transi
 LONGFORM_SECONDS = 180.0  # length of a `melvae longform` track
 LOOP_BARS = 4  # bars of 4 beats in a `melvae loops` loop
 MIN_CLOCK_BPM, MAX_CLOCK_BPM = 30.0, 300.0  # the tempos --bpm may ask of a clocked prior
-# The longest track longform makes: 10 hours, a 16-bit WAV of 3.5 GB at 48 kHz (the format
-# ends at 4 GB); its schedules and plan, which grow with the length, stay small.
+# The longest track: 10 hours, a 16-bit WAV of 3.5 GB at 48 kHz (the format ends at 4 GB).
 MAX_LONGFORM_SECONDS = 36_000.0
 MAX_TEMPERATURE = 10.0  # far past any useful draw (1 is the prior as trained)
 STEPS_PER_TARGET = 4  # vector kind's long track: segments spent moving towards each target

@@ -218,22 +218,14 @@ def add_train(sub: Subparsers) -> None:
         help="epochs over which the KL weight ramps from 0 to beta (default: %(default)s)",
     )
     option(
-        "--free-bits",
-        type=finite_float,
-        help="nats per latent dimension not penalised (default: %(default)g)",
+        "--free-bits", type=finite_float, help="nats a latent dim is free (default: %(default)g)"
     )
     option("--lr", type=positive_float, help="learning rate (default: %(default)g)")
     option(
-        "--grad-clip",
-        type=finite_float,
-        help="clip the gradient norm to this (0: off; default: %(default)g)",
+        "--grad-clip", type=finite_float, help="gradient norm clip, 0: off (default: %(default)g)"
     )
     option("--schedule", choices=SCHEDULES, help="learning-rate schedule (default: %(default)s)")
-    option(
-        "--val-fraction",
-        type=finite_float,
-        help="share of tracks held out for validation (default: %(default)s)",
-    )
+    option("--val-fraction", type=finite_float, help="tracks held out (default: %(default)s)")
     p.add_argument(
         "--conditional", action="store_true", help="condition on the labels (a conditional VAE)"
     )

@@ -53,7 +53,6 @@ from melvae.layout import BEST, CURVES, HISTORY, LAST, RESUME, RUN_CONFIG, read_
 from melvae.models.checkpoint import load_checkpoint
 from melvae.models.vector import active_units
 from melvae.progress import interactive
-from melvae.safeio import folder_lock
 from melvae.training.run_folder import (
     RunFolder,
     SealedCheckpointIO,
@@ -345,62 +344,6 @@ def _finish(folder: RunFolder, model, device, data, train_idx, val_idx, train_cf
         )
     folder.finalize(model, best, centroids, centroids_of_last, prior, prior_info)
     return active_units(best.positions(mu[: len(train_idx)])), prior_info
-
-
-def fit_prior_on_run(
-    run_dir: Path | str,
-    out_dir: Path | str,
-    minutes: float | None,
-    prior: str = "gru",
-    epochs: int = 10_000,
-    device: str = "cpu",
-    progress: bool = True,
-    **prior_settings,
-) -> dict:
-    """Train a new prior on the latents of an existing sequence run's autoencoder (its
-    best.pt) for ``minutes`` (or ``epochs``), on the run's own dataset and split, and write
-    ``out_dir`` as a run folder of its own: config.json copied, best.pt the same autoencoder
-    with the new prior. So several priors compare on one autoencoder. ``prior``: one of
-    melvae.registry.PRIORS; ``prior_settings``: PriorConfig fields. Returns the prior's facts
-    (as in the checkpoint's info)."""
-    from melvae.models.checkpoint import save_checkpoint
-    from melvae.training.prior import fit_prior
-
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    registry.PRIORS.get(prior)  # an unknown prior: one clear error, before any work
-    if (out_dir / BEST).is_file():  # never another run's model (nor this run's own)
-        raise MelvaeError(f"{out_dir} already holds a model ({BEST}): write to another folder")
-    config = read_run_config(run_dir)
-    ckpt = load_checkpoint(run_dir / BEST, device=_torch_device(*_lightning_device(device, 1)))
-    kind = ckpt.model.cfg.kind
-    if not registry.KINDS.get(kind).has_prior:
-        raise MelvaeError(f"{run_dir} holds a {kind} model, which samples without a prior")
-    train_cfg = TrainConfig.from_dict(config["train"])
-    data = MelDataset(config["data_dir"], labels=config["labels"])
-    train_idx, val_idx = track_split(data.segments, train_cfg.val_fraction, train_cfg.seed)
-    mu = ckpt.model.encode_batched(data.mels, data.label_ids, train_idx + val_idx)[0]
-    ckpt.prior, facts = fit_prior(
-        mu[: len(train_idx)],
-        mu[len(train_idx) :],
-        data,
-        train_idx,
-        val_idx,
-        rate=ckpt.model.latent_rate,
-        n_labels=len(data.labels),
-        epochs=epochs,
-        minutes=minutes,
-        device=next(ckpt.model.parameters()).device,
-        seed=train_cfg.seed,
-        progress=progress,
-        kind=prior,
-        **prior_settings,
-    )
-    facts["prior_kind"] = prior
-    ckpt.info = {k: v for k, v in ckpt.info.items() if not k.startswith("prior_")} | facts
-    with folder_lock(out_dir, "train"):
-        write_json(out_dir / RUN_CONFIG, config)
-        save_checkpoint(out_dir / BEST, ckpt)
-    return facts
 
 
 @contextlib.contextmanager

@@ -105,7 +105,9 @@ def tiny_run(tiny_data, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_seq_run(tiny_data, tmp_path_factory) -> Path:
     """A sequence-kind run on tiny_data: autoencoder (4 channels every 4 frames) and prior."""
-    return _tiny_train(tiny_data, tmp_path_factory, "seqrun", "sequence", prior_epochs=4)
+    return _tiny_train(
+        tiny_data, tmp_path_factory, "seqrun", "sequence", prior_epochs=4, prior="gru"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -124,7 +126,5 @@ def tiny_cond_seq_run(tiny_data, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_beat_run(tiny_data, tmp_path_factory) -> Path:
-    """tiny_seq_run's settings with the clocked prior ("beat"), on tiny_data's beats."""
-    return _tiny_train(
-        tiny_data, tmp_path_factory, "beatrun", "sequence", prior_epochs=4, prior="beat"
-    )
+    """tiny_seq_run's settings with the default, clocked prior ("beat"), on tiny_data's beats."""
+    return _tiny_train(tiny_data, tmp_path_factory, "beatrun", "sequence", prior_epochs=4)

@@ -136,7 +136,10 @@ def segment_samples_for(
 
 
 DEFAULT_KIND = "sequence"  # what `melvae train` builds unless told otherwise (README: real music)
-DEFAULT_PRIOR = "gru"  # the sequence kind's prior unless told otherwise
+# The prior a sequence run trains unless told otherwise: the clocked one, which holds a tempo
+# (README, "Long tracks that keep their beat"). A prior config that names none (a checkpoint
+# written before priors had names) is the GRU's.
+DEFAULT_PRIOR = "beat"
 DEFAULT_INVERTER = "griffin-lim"  # the mel-to-audio stage unless told otherwise
 LATENT_RATES = (1, 2, 4, 8)  # sequence kind: mel frames per latent frame (strided 1-D convs)
 SCHEDULES = ("cosine", "plateau")  # learning-rate schedules of TrainConfig.schedule
@@ -200,7 +203,7 @@ class PriorConfig:
     """A prior over a sequence model's latent frames (melvae.models.priors); ``kind`` names
     it in :data:`melvae.registry.PRIORS` (the GRU mixture-density prior, unless told)."""
 
-    kind: str = DEFAULT_PRIOR
+    kind: str = "gru"  # absent from files written before priors had names
     channels: int = 16  # the autoencoder's latent_channels
     hidden: int = 256
     layers: int = 2

@@ -59,9 +59,11 @@ class KindSpec:
 
 @dataclass(frozen=True)
 class PriorSpec:
-    """A prior over latent sequences: its class (``__init__(PriorConfig)``), as a path."""
+    """A prior over latent sequences: its class (``__init__(PriorConfig)``), as a path, and
+    the PriorConfig settings it trains with unless told otherwise."""
 
     cls: Any
+    defaults: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,12 @@ KINDS.register(
     ),
 )
 PRIORS.register("gru", PriorSpec("melvae.models.priors.gru:GRUPrior"))
-PRIORS.register("beat", PriorSpec("melvae.models.priors.beat:BeatPrior"))
+# The beat prior's lag inputs (a beat and a bar back) were measured on the real-music dev set
+# (README, "Long tracks that keep their beat"): the start's tempo held in 94% of 20 s windows
+# with them, 31% without.
+PRIORS.register(
+    "beat", PriorSpec("melvae.models.priors.beat:BeatPrior", defaults={"lag_beats": (1, 4)})
+)
 INVERTERS.register(
     "griffin-lim",
     InverterSpec("melvae.audio.inverters:GriffinLim", options={"n_iter": 32, "init": "random"}),

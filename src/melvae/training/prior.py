@@ -142,7 +142,9 @@ def fit_prior(
     val_seqs = track_sequences(val_latents, data, val_idx, rate) if val_idx else []
     channels = train_latents.shape[1]
     frame_seconds = rate * data.audio.hop_length / data.audio.sample_rate
-    prior_settings = {"frame_seconds": frame_seconds, **prior_settings}
+    kind = prior_settings.get("kind", PriorConfig.kind)
+    defaults = registry.PRIORS.get(kind).defaults
+    prior_settings = {"frame_seconds": frame_seconds, **defaults, **prior_settings}
     cfg = PriorConfig(channels=channels, n_labels=n_labels, **prior_settings)
     torch.manual_seed(seed)
     prior = build_prior(cfg)

@@ -440,6 +440,7 @@ def _expected_defaults() -> dict[str, dict]:
             "data_dir": None,
             "output": Path("report"),
             "metrics": None,
+            "longform": None,
             "n_generate": c.REPORT_CLIPS,
             "grid": c.REPORT_GRID,
         },

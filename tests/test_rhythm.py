@@ -8,6 +8,7 @@ from melvae.evaluation.rhythm import (
     beat_locked_pulse,
     loop_wrap_jump,
     pulse_clarity,
+    pulse_clarity_windows,
     regular_marks,
     seam_score,
     tempo_bpm,
@@ -66,6 +67,21 @@ def test_pulse_clarity_beat_versus_noise_chord_and_random_onsets():
     # Noise over the beat blurs the pulse but keeps some of it.
     assert 0.2 < pulse_clarity(click_track(seconds, 120.0) + noise, cfg) < 0.8
     assert np.isnan(pulse_clarity(click_track(1.5, 120.0), cfg))  # < 2 max_lag
+
+
+def test_pulse_clarity_windows_line_up_with_the_tempo_windows():
+    """Per window: a beat that stops halfway is clear in the first windows only; the
+    windows are those of windowed_tempo_bpm, and their mean is pulse_clarity."""
+    cfg = TINY_AUDIO
+    beat = click_track(16.0, 120.0)
+    beat[8 * cfg.sample_rate :] = 0.0
+    noise = 0.02 * np.random.default_rng(1).standard_normal(len(beat)).astype(np.float32)
+    audio = beat + noise
+    clarity = pulse_clarity_windows(audio, cfg, 4.0, 2.0)
+    assert len(clarity) == len(windowed_tempo_bpm(audio, cfg, 4.0, 2.0)) == 7
+    assert clarity[0] > 0.6 and clarity[-1] < 0.2
+    assert pulse_clarity(audio, cfg, 4.0, 2.0) == pytest.approx(clarity.mean())
+    assert pulse_clarity_windows(audio[: cfg.sample_rate], cfg).size == 0  # < 2 max_lag
 
 
 def test_pulse_clarity_of_a_steady_chord_is_low():

@@ -107,7 +107,9 @@ def run_demo(
     step(f"5/7 interpolating from {a} to {b}")
     model.write_interpolation(paths["interpolation"], a, b, steps=6, seed=seed)
 
-    start = sorted((paths["audio"] / model.labels[0]).glob("*.wav"))[0] if model.labels else None
+    # The long track starts from the beat-driven style (techno, the last label) whose beat
+    # it should keep; the report measures its pulse against this start's.
+    start = sorted((paths["audio"] / model.labels[-1]).glob("*.wav"))[0] if model.labels else None
     step(
         f"6/7 a {longform_seconds:g} s long track starting from {start.name if start else 'a draw'}"
     )
@@ -117,6 +119,7 @@ def run_demo(
         start=start,
         seed=seed,
         progress=progress,
+        settings={"start": str(start) if start else None},
     )
 
     step("7/7 evaluating on the held-out tracks and writing the report")
@@ -140,6 +143,7 @@ def run_demo(
         seed=seed,
         device=device,
         model=model,
+        longform=paths["longform"],
     )
 
     step("done. Listen to:")

@@ -140,6 +140,20 @@ def envelope_pulse_clarity(
 ) -> float:
     """Pulse clarity of an onset envelope (frames at ``fps`` per second):
     :func:`melvae.evaluation.rhythm.pulse_clarity` says what it is and why."""
+    peak = envelope_pulse_windows(env, fps, window_seconds, hop_seconds, min_lag, max_lag)
+    return float(peak.mean()) if peak.size else float("nan")
+
+
+def envelope_pulse_windows(
+    env: np.ndarray,
+    fps: float,
+    window_seconds: float = 20.0,
+    hop_seconds: float = 10.0,
+    min_lag: float = 0.3,
+    max_lag: float = 1.0,
+) -> np.ndarray:
+    """The pulse clarity of each window of :func:`envelope_pulse_clarity` (whose mean that
+    is), in order: (n_windows,); empty where the window is shorter than 2 ``max_lag``."""
     if window_seconds <= 0 or hop_seconds <= 0:
         raise ValueError("window_seconds and hop_seconds must be positive")
     if not 0 < min_lag <= max_lag:
@@ -150,9 +164,8 @@ def envelope_pulse_clarity(
         raise ValueError(f"no whole frame lag lies in [{min_lag}, {max_lag}] s")
     win = min(int(round(window_seconds * fps)), len(env))
     if win < 2 * hi:
-        return float("nan")
+        return np.zeros(0)
     hop = max(1, int(round(hop_seconds * fps)))
     windows = np.stack([env[s : s + win] for s in range(0, len(env) - win + 1, hop)])
     ac = autocorrelation(torch.from_numpy(windows)).numpy()
-    peak = ac[:, lo : hi + 1].max(1) / (ac[:, 0] + win * ONSET_FLOOR_DB**2)
-    return float(peak.mean())
+    return ac[:, lo : hi + 1].max(1) / (ac[:, 0] + win * ONSET_FLOOR_DB**2)

@@ -207,14 +207,23 @@ def add_report(sub: Subparsers) -> None:
     p = sub.add_parser(
         "report",
         help="a self-contained HTML report to open in a browser",
-        description="Write OUT_DIR/index.html: training curves, the evaluation table "
-        "(--metrics), reconstructions and generated clips with players and spectrograms, the "
-        "latent map, and for a 2-D model a clickable grid that plays the clip decoded there.",
+        description="Write OUT_DIR/index.html: a summary in words of the evaluation "
+        "(--metrics) and every figure behind it, the long track (--longform) with its "
+        "picture and beat, reconstructions beside their recordings (loudness-matched), "
+        "generated clips and an interpolation with players and spectrograms, the latent map, "
+        "the training curves, and for a 2-D model a clickable grid that plays the clip "
+        "decoded there.",
     )
     add_run_dir(p)
     add_optional_data_dir(p)
     p.add_argument("-o", "--output", type=Path, default=Path("report"), metavar="OUT_DIR")
     p.add_argument("--metrics", type=Path, help="metrics.json from `melvae evaluate`")
+    p.add_argument(
+        "--longform",
+        type=Path,
+        metavar="TRACK",
+        help="a track made by `melvae longform` (its .json beside it), shown and measured",
+    )
     p.add_argument(
         "--n-generate",
         type=positive_int,
@@ -250,6 +259,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         model=load_model(args),
+        longform=args.longform,
     )
     print(f"report written: open {index} in a browser")
     return 0

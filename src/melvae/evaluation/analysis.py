@@ -300,8 +300,11 @@ def latent_map(
     grid: int | None = None,
     tsne: bool | None = None,
     seed: int = 0,
+    narrow_png: Path | str | None = None,
 ) -> dict[str, Any]:
-    """A picture of the latent means of a dataset's segments, coloured by label.
+    """A picture of the latent means of a dataset's segments, coloured by label (and where
+    ``narrow_png`` is given, the same with its panels one above the other there, narrow
+    enough to read on a phone).
 
     Latent size 2: the plane itself, with the prior's 1 and 2 sigma circles; ``grid=n`` also
     draws the n x n cells :func:`decoded_grid` decodes over ``extent`` (the data's extent).
@@ -360,6 +363,8 @@ def latent_map(
                 info["panels"].append("tsne")
     Path(out_png).parent.mkdir(parents=True, exist_ok=True)
     save_scatter_png(panels, ids, names, out_png)
+    if narrow_png is not None:
+        save_scatter_png(panels, ids, names, narrow_png, stacked=True)
     return info
 
 

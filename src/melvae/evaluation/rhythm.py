@@ -13,7 +13,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from melvae.audio.onsets import envelope_pulse_clarity, onset_envelope, tempo_from_envelope
+from melvae.audio.onsets import (
+    envelope_pulse_clarity,
+    envelope_pulse_windows,
+    onset_envelope,
+    tempo_from_envelope,
+)
 from melvae.config import AudioConfig
 from melvae.evaluation.descriptors import mfcc_frames, spectral_flux
 
@@ -103,6 +108,23 @@ def pulse_clarity(
     env = onset_envelope(np.asarray(audio, dtype=np.float32).reshape(-1), cfg)
     fps = cfg.sample_rate / cfg.hop_length
     return envelope_pulse_clarity(env, fps, window_seconds, hop_seconds, min_lag, max_lag)
+
+
+def pulse_clarity_windows(
+    audio: np.ndarray,
+    cfg: AudioConfig,
+    window_seconds: float = 20.0,
+    hop_seconds: float = 10.0,
+    min_lag: float = 0.3,
+    max_lag: float = 1.0,
+) -> np.ndarray:
+    """The clarity of each window of :func:`pulse_clarity` (whose mean that is), in order:
+    (n_windows,); empty when the window is shorter than 2 max_lag. With the windows of
+    :func:`windowed_tempo_bpm` (the same length and hop, both within the track), window k of
+    each covers the same stretch of audio."""
+    env = onset_envelope(np.asarray(audio, dtype=np.float32).reshape(-1), cfg)
+    fps = cfg.sample_rate / cfg.hop_length
+    return envelope_pulse_windows(env, fps, window_seconds, hop_seconds, min_lag, max_lag)
 
 
 # -- holding an asked tempo ----------------------------------------------------------------------

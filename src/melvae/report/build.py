@@ -9,12 +9,12 @@ scripts). Every reference is a relative path inside the folder; the page loads n
 (no server, no CDN) and works from ``file://``. Inference only: never imports the training
 code.
 
-This module makes and collects what the page shows: the model's facts, reconstructions, clips
-from the prior, the latent map and grid, every clip inverted by the model interface
-(:meth:`melvae.api.Melvae.mel_to_audio`, directly or through
-:mod:`melvae.evaluation.analysis`), written as WAV and PNG into the folder.
-:mod:`melvae.report.html` turns the collected values into the page;
-:mod:`melvae.report.present` writes the numbers and report.json.
+This module makes and collects what the page shows: the model's facts, the summary's
+verdicts (:mod:`melvae.report.verdicts`), the long track (:mod:`melvae.report.track`),
+reconstructions to compare fairly, clips from the prior and an interpolation
+(:mod:`melvae.report.listening`), the latent map and grid; every clip is inverted by the
+model interface (:meth:`melvae.api.Melvae.mel_to_audio`). :mod:`melvae.report.html` turns
+the collected values into the page; :mod:`melvae.report.present` writes report.json.
 """
 
 from __future__ import annotations
@@ -29,23 +29,27 @@ import numpy as np
 
 from melvae.api import Melvae
 from melvae.audio.io import write_audio
-from melvae.config import REPORT_CLIPS, REPORT_GRID
-from melvae.errors import MelvaeError
-from melvae.evaluation.analysis import (
-    decoded_grid,
-    latent_map,
-    reconstruct,
-    validation_indices,
+from melvae.config import (
+    DEFAULT_TEMPERATURE,
+    REPORT_CLIPS,
+    REPORT_GRID,
+    REPORT_STEPS,
 )
-from melvae.layout import AUDIO_CONFIG, CURVES, HISTORY, read_run_config, same_path
-from melvae.plots import save_grid_png, save_mel_png
+from melvae.data.dataset import MelDataset
+from melvae.errors import MelvaeError
+from melvae.evaluation.analysis import decoded_grid, latent_map, validation_indices
+from melvae.layout import AUDIO_CONFIG, HISTORY, SUMMARY, read_run_config, same_path
+from melvae.plots import save_grid_png, save_history_pngs
+from melvae.report import listening
 from melvae.report.html import ReportContent, render_report
 from melvae.report.present import write_metrics
-from melvae.safeio import copy_file, write_text
+from melvae.report.track import long_track
+from melvae.report.verdicts import summarize
+from melvae.safeio import write_text
 from melvae.version import __version__
 
 INDEX = "index.html"
-SUBFOLDERS = ("reconstructions", "generated", "grid")
+SUBFOLDERS = ("reconstructions", "generated", "grid", "interpolation", "track")
 GRID_BATCH = 16  # grid cells inverted per call: bounds memory for a large grid
 
 
@@ -61,22 +65,32 @@ def build_report(
     n_reconstruct: int = 4,
     device: str | None = None,
     model: Melvae | None = None,
+    longform: Path | str | None = None,
+    temperature: float = DEFAULT_TEMPERATURE,
+    steps: int = REPORT_STEPS,
 ) -> Path:
     """Write a report of the model in ``run_dir`` into ``out_dir`` and return its index.html.
 
-    The page shows the model's facts; the training curves (the run's curves.png, copied); an
-    evaluation table from ``metrics`` ({section: {metric: number or list}}, lists summarized);
-    ``n_reconstruct`` reconstructions of dataset segments (the run's validation segments
-    where ``data_dir`` is the dataset it trained on) and ``n_generate`` clips from the prior,
-    each with its mel PNG and players; the latent map; and for a latent-2 model a ``grid`` x
-    ``grid`` latent grid whose cells play their pre-rendered clip when clicked.
-    ``data_dir`` defaults to the dataset named in the run's config.json; without one the
-    data-dependent sections say so. ``model``: the run's model as loaded (with its
-    mel-to-audio stage, which inverts every clip); default: loaded from ``run_dir``.
+    The page opens with a summary: each part of ``metrics`` (the evaluation, {section:
+    {figure: value}}) judged in words against its own baseline; every figure follows in
+    collapsible tables. Then the long track ``longform`` (a file made by ``melvae
+    longform``, its .json beside it) with its player, picture and beat; ``n_reconstruct``
+    reconstructions of dataset segments (the run's validation segments where ``data_dir``
+    is the dataset it trained on) beside their recordings and the inversion alone,
+    loudness-matched; ``n_generate`` clips from the prior at ``temperature`` (a labelled
+    model's labels in turn), each with its seed; an interpolation of ``steps`` steps
+    (between the first and last label, else two of the segments shown); the latent map;
+    the training curves; and for a latent-2 model a ``grid`` x ``grid`` latent grid whose
+    cells play their clip when clicked. ``data_dir`` defaults to the dataset named in the
+    run's config.json; without one the data-dependent sections say so. ``model``: the run's
+    model as loaded (with its mel-to-audio stage, which inverts every clip); default: loaded
+    from ``run_dir``.
     """
     run_dir, out = Path(run_dir), Path(out_dir)
     if same_path(run_dir, out):
         raise MelvaeError("write the report into its own folder, not the run folder")
+    if longform is not None and not Path(longform).is_file():
+        raise MelvaeError(f"no such track: {longform}")
     model = Melvae.load(run_dir, device=device) if model is None else model
     saved = read_run_config(run_dir, required=False)
     data = _resolve_data_dir(data_dir, saved)
@@ -85,6 +99,8 @@ def build_report(
     if (out / "report.json").is_file():  # a previous report: drop its clips, not stale files
         for sub in SUBFOLDERS:
             shutil.rmtree(out / sub, ignore_errors=True)
+        for old in out.glob("curves*.png"):
+            old.unlink()
     # facts: report.json; content: the page. They share the records (paths relative to out).
     facts: dict[str, Any] = {
         "run_dir": str(run_dir.resolve()),
@@ -92,29 +108,57 @@ def build_report(
         "melvae_version": __version__,
         "created": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
     }
+    dataset = _dataset_facts(data)
     content = ReportContent(
-        run_name=run_dir.resolve().name,
+        title=_title(model, data, dataset),
         created=facts["created"],
+        about=_about(model, run_dir, dataset, metrics),
         model_facts=_model_facts(model, run_dir, saved, data),
         inverter=model.inverter.summary(),
     )
-    if (run_dir / CURVES).is_file():
-        copy_file(run_dir / CURVES, out / CURVES)
-        content.curves = CURVES
+    if (run_dir / HISTORY).is_file():
+        content.curves = [p.name for p in save_history_pngs(run_dir / HISTORY, out)]
     if metrics:
         content.metrics = facts["metrics"] = metrics
+    audio_dir = None
+    if data is not None:
+        audio_dir = MelDataset(data).audio_dir
+    if longform is not None:
+        content.track = facts["track"] = long_track(longform, model.audio, out, audio_dir)
+    content.summary = summarize(metrics, content.track)
+    shown: list[dict[str, Any]] = []
     if data is not None and n_reconstruct > 0:
-        records, where = _reconstructions(model, run_dir, saved, data, out, n_reconstruct, seed)
-        content.reconstructions = facts["reconstructions"] = records
-        content.reconstructions_from = where
+        pick: str | list[int] = "even"
+        content.reconstructions_from = "evenly spaced segments of the dataset"
+        if saved.get("data_dir") and same_path(saved["data_dir"], data):
+            val = validation_indices(run_dir, data)
+            if val:
+                pick = val
+                content.reconstructions_from = "segments of tracks held out of training"
+        shown, content.recordings = listening.reconstructions(
+            model, data, out, n_reconstruct, pick, seed
+        )
+        content.reconstructions = facts["reconstructions"] = shown
     if n_generate > 0:
-        clips = _generated(model, out, n_generate, seed)
+        clips = listening.generated(model, out, n_generate, temperature, seed)
         content.generated = facts["generated"] = clips
+    ends = _interpolation_ends(model, data, shown)
+    if ends is not None and steps >= 2:
+        content.interpolation = facts["interpolation"] = listening.interpolation(
+            model, out, *ends, steps, seed
+        )
     grid_n = grid if model.has_plane and grid and grid > 0 else None
     map_info = None
     if data is not None:
-        map_info = latent_map(model, data, out / "latent_map.png", grid=grid_n, seed=seed)
-        content.latent_map = facts["latent_map"] = {**map_info, "png": "latent_map.png"}
+        narrow = out / "latent_map_narrow.png"
+        map_info = latent_map(
+            model, data, out / "latent_map.png", grid=grid_n, seed=seed, narrow_png=narrow
+        )
+        content.latent_map = facts["latent_map"] = {
+            **map_info,
+            "png": "latent_map.png",
+            "png_narrow": narrow.name,
+        }
     if grid_n:
         extent = tuple(map_info["extent"]) if map_info else None
         content.grid = facts["grid"] = _grid(model, out, grid_n, extent, seed)
@@ -124,65 +168,21 @@ def build_report(
     return out / INDEX
 
 
+def _interpolation_ends(model: Melvae, data: Path | None, shown: list[dict[str, Any]]):
+    """(a, b, (a's name, b's name)): the first and last label of a labelled model, else the
+    mels of the first and last reconstruction shown; None where neither exists."""
+    if len(model.labels) >= 2:
+        return model.labels[0], model.labels[-1], (model.labels[0], model.labels[-1])
+    if data is None or len(shown) < 2:
+        return None
+    dataset = MelDataset(data)
+    first, last = shown[0], shown[-1]
+    names = tuple(f"{Path(r['source']).name} at {r['start_seconds']:.1f} s" for r in (first, last))
+    mels = [np.asarray(dataset.mels[r["segment"]], np.float32) for r in (first, last)]
+    return mels[0], mels[1], names
+
+
 # -- what the page shows --------------------------------------------------------------------
-def _reconstructions(
-    model: Melvae,
-    run_dir: Path,
-    saved: dict,
-    data: Path,
-    out: Path,
-    n: int,
-    seed: int,
-) -> tuple[list[dict[str, Any]], str]:
-    """n reconstructions into out/reconstructions: the run's validation segments where
-    ``data`` is the dataset it trained on, else evenly spaced ones. Returns the records of
-    :func:`melvae.evaluation.analysis.reconstruct` with paths relative to ``out``, and which
-    segments they are, in words."""
-    pick: str | list[int] = "even"
-    where = "evenly spaced segments of the dataset"
-    if saved.get("data_dir") and same_path(saved["data_dir"], data):
-        val = validation_indices(run_dir, data)
-        if val:
-            pick, where = val, "validation segments (tracks the model never trained on)"
-    records = reconstruct(model, data, out / "reconstructions", n, seed=seed, pick=pick)
-    relative = [
-        {
-            **r,
-            **{
-                k: Path(r[k]).relative_to(out).as_posix()
-                for k in ("original", "reconstruction", "png")
-            },
-        }
-        for r in records
-    ]
-    return relative, where
-
-
-def _generated(model: Melvae, out: Path, n: int, seed: int) -> list[dict[str, str]]:
-    """n clips from the prior (a conditional model: its labels in turn, seed + k each) as
-    out/generated/NN.wav and NN.png; one {caption, wav, png} each, paths relative to out."""
-    gen_dir = out / "generated"
-    gen_dir.mkdir(parents=True, exist_ok=True)
-    if model.conditional:
-        names = [model.labels[k % len(model.labels)] for k in range(n)]
-        mels = np.concatenate(
-            [model.generate_mels(1, label=name, seed=seed + k) for k, name in enumerate(names)]
-        )
-        captions = [f"label {name}, seed {seed + k}" for k, name in enumerate(names)]
-    else:
-        mels = model.generate_mels(n, seed=seed)
-        captions = [f"prior sample {k + 1} (seed {seed})" for k in range(n)]
-    waves = model.mel_to_audio(mels, seed=seed)
-    clips = []
-    for k, (mel, wave, caption) in enumerate(zip(mels, waves, captions)):
-        wav = write_audio(gen_dir / f"{k:02d}.wav", wave, model.sample_rate)
-        png = save_mel_png(mel, model.audio, gen_dir / f"{k:02d}.png", title=caption)
-        clips.append(
-            {"caption": caption, "wav": f"generated/{wav.name}", "png": f"generated/{png.name}"}
-        )
-    return clips
-
-
 def _grid(
     model: Melvae,
     out: Path,
@@ -226,13 +226,66 @@ def _grid(
 
 
 # -- the model's facts ----------------------------------------------------------------------
-def _history_epochs(run_dir: Path) -> int | None:
-    """Epochs the run's history.csv records (one row each), or None without one."""
+def _history(run_dir: Path) -> tuple[int, float] | None:
+    """(epochs, seconds) that the run's history.csv records, or None without one."""
     path = run_dir / HISTORY
     if not path.is_file():
         return None
     with open(path, newline="") as fh:
-        return sum(1 for _ in csv.DictReader(fh))
+        rows = list(csv.DictReader(fh))
+    return len(rows), sum(float(r.get("seconds") or 0) for r in rows)
+
+
+def _dataset_facts(data: Path | None) -> dict[str, Any]:
+    """The dataset's summary.json (files read, segments, hours, labels), or {}."""
+    import json
+
+    if data is None or not (data / SUMMARY).is_file():
+        return {}
+    try:
+        return json.loads((data / SUMMARY).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _words(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _title(model: Melvae, data: Path | None, dataset: dict[str, Any]) -> str:
+    """The model and its data: "sequence model of ambient, breakbeat and techno"."""
+    labels = list(model.labels) or list(dataset.get("labels") or {})
+    if labels:
+        of = _words(labels) if len(labels) <= 5 else f"{len(labels)} styles"
+    elif data is not None:
+        of = f"the music in {data.resolve().name}"
+    else:
+        of = "unlabelled music"
+    return f"{model.kind.capitalize()} model of {of}"
+
+
+def _about(model: Melvae, run_dir: Path, dataset: dict[str, Any], metrics: dict | None) -> str:
+    """One sentence: what it learned from, for how long, and what it was judged on."""
+    parts = []
+    if dataset.get("hours"):
+        minutes = dataset["hours"] * 60
+        parts.append(
+            f"Learned from {minutes:.0f} min of audio ({dataset.get('files_read', '?')} files, "
+            f"{dataset.get('segments', '?')} segments of {model.audio.segment_seconds:g} s)"
+        )
+    history = _history(run_dir)
+    if history:
+        epochs, seconds = history
+        parts.append(f"trained {epochs} epochs ({seconds / 60:.1f} min of autoencoder training)")
+    settings = (metrics or {}).get("settings") or {}
+    if settings.get("segments"):
+        held = "held-out " if settings.get("split") == "val" else ""
+        parts.append(
+            f"judged on {settings['segments']} {held}segments of {settings.get('tracks', '?')} "
+            f"tracks and {settings.get('generated', '?')} generated clips"
+        )
+    text = "; ".join(parts)
+    return (text[0].upper() + text[1:] + ".") if text else ""
 
 
 def _model_facts(model: Melvae, run_dir: Path, saved: dict, data_dir: Path | None) -> list:
@@ -258,9 +311,9 @@ def _model_facts(model: Melvae, run_dir: Path, saved: dict, data_dir: Path | Non
             f"x {cfg.segment_frames} frames",
         ),
     ]
-    epochs = _history_epochs(run_dir)
-    if epochs is not None:
-        rows.append(("epochs trained", epochs))
+    history = _history(run_dir)
+    if history is not None:
+        rows.append(("epochs trained", f"{history[0]} ({history[1] / 60:.1f} min)"))
     if "epoch" in info:
         rows.append(("checkpoint epoch", info["epoch"]))
     if "best_score" in info:

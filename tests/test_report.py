@@ -197,6 +197,11 @@ def test_tempo_is_stated_only_where_the_pulse_is_clear():
     assert not loose["steady"] and loose["bpm"] is None
     drifting = describe_beat([0.8, 0.8, 0.8], [100.0, 130.0, 160.0], 8.0)
     assert not drifting["steady"]
+    # Following a tempo schedule is steady, even where the estimate reads half the tempo.
+    rising = describe_beat([0.8, 0.8, 0.8], [110.0, 60.5, 131.0], 8.0, [110.0, 120.0, 130.0])
+    assert rising["steady"] and rising["follows"] and rising["spread_bpm"] < 1.0
+    astray = describe_beat([0.8, 0.8, 0.8], [110.0, 110.0, 110.0], 8.0, [110.0, 130.0, 150.0])
+    assert not astray["steady"]
     words = summarize({}, {"beat": loose, "pulse_clarity": 0.3, "seconds": 60.0})[0]
     assert words.headline == "60 s: no steady beat." and words.grade == "poor"
     words = summarize({}, {"beat": steady, "pulse_clarity": 0.7, "seconds": 60.0})[0]
@@ -207,6 +212,45 @@ def test_tempo_is_stated_only_where_the_pulse_is_clear():
     assert words.headline == "60 s: no steady beat." and "158" not in str(words)
     section.update(pulse_clarity=0.75, tempo_stability_bpm=1.5)
     assert "a steady beat at 158 BPM" in summarize({"longform": section})[0].headline
+
+
+@pytest.fixture(scope="module")
+def beat_report(tiny_beat_run, tmp_path_factory) -> Path:
+    """A report of a tiny sequence model with a clocked prior: a long track at 120 BPM and
+    its loops, judged from an evaluation that says the tempo was held."""
+    import melvae
+
+    root = tmp_path_factory.mktemp("beatreport")
+    model = melvae.load(tiny_beat_run, device="cpu", n_iter=4)
+    track = root / "track.wav"
+    model.write_longform(track, TRACK_SECONDS, bpm=BPM, progress=False)
+    metrics = {"longform": {"track_seconds": TRACK_SECONDS, "pulse_clarity": 0.7,
+                            "held_bpm": BPM, "tempo_held": 0.9}}  # fmt: skip
+    build_report(
+        tiny_beat_run, root / "report", model=model, metrics=metrics, longform=track,
+        n_generate=1, n_reconstruct=1, steps=2, n_loops=LOOPS,
+    )  # fmt: skip
+    return root / "report"
+
+
+BPM, LOOPS = 120.0, 2
+
+
+def test_tempo_followed_and_loops_on_the_page(beat_report):
+    facts = json.loads((beat_report / "report.json").read_text())
+    assert facts["track"]["tempo"]["bpm"] == BPM and facts["track"]["tempo"]["how"] == "asked"
+    loops = facts["loops"]
+    assert loops["bpm"] == BPM and len(loops["loops"]) == LOOPS
+    for item in loops["loops"]:  # exactly 4 bars of 4 beats at 120 BPM, to the sample
+        assert sf.info(beat_report / item["wav"]).frames == round(
+            16 * 60 / BPM * TINY_AUDIO.sample_rate
+        )
+    text = html.unescape((beat_report / "index.html").read_text(encoding="utf-8"))
+    assert text.count("<audio controls loop") == LOOPS
+    assert "tempo followed</b>: 120.0 BPM (asked" in text
+    assert "holds 120 BPM" in text and "in 90% of its 20 s windows" in text
+    ids = re.findall(r'<section id="([^"]+)"', text)
+    assert "loops" in ids
 
 
 def test_page_is_escaped_and_self_contained(report):
@@ -222,6 +266,7 @@ def test_page_is_escaped_and_self_contained(report):
     assert facts["grid"]["n"] == GRID and len(facts["grid"]["clips"]) == GRID * GRID
     assert facts["latent_map"]["panels"] == ["plane"]
     assert [c["seed"] for c in facts["generated"]] == list(range(CLIPS))
+    assert "loops" not in facts and 'id="loops"' not in text  # a vector model makes none
 
 
 def test_page_renders_from_plain_values():
@@ -229,7 +274,10 @@ def test_page_renders_from_plain_values():
     track carries neither their styles nor their scripts."""
     from melvae.report.html import ReportContent, render_report
 
-    page = render_report(ReportContent(title=HOSTILE, created="today", model_facts=[]))
+    page = render_report(
+        ReportContent(title=HOSTILE, created="today", model_facts=[], loops={"missing": "no clock"})
+    )
+    assert "No loops: no clock." in page
     assert f"<title>melvae report: {html.escape(HOSTILE)}</title>" in page
     assert "--accent" in page and "<script" not in page and "$" not in page
     assert ".cell" not in page and ".playhead" not in page

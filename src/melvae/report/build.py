@@ -31,8 +31,11 @@ from melvae.api import Melvae
 from melvae.audio.io import write_audio
 from melvae.config import (
     DEFAULT_TEMPERATURE,
+    LOOP_BARS,
     REPORT_CLIPS,
     REPORT_GRID,
+    REPORT_LOOP_BPM,
+    REPORT_LOOPS,
     REPORT_STEPS,
 )
 from melvae.data.dataset import MelDataset
@@ -49,7 +52,7 @@ from melvae.safeio import write_text
 from melvae.version import __version__
 
 INDEX = "index.html"
-SUBFOLDERS = ("reconstructions", "generated", "grid", "interpolation", "track")
+SUBFOLDERS = ("reconstructions", "generated", "grid", "interpolation", "track", "loops")
 GRID_BATCH = 16  # grid cells inverted per call: bounds memory for a large grid
 
 
@@ -68,6 +71,8 @@ def build_report(
     longform: Path | str | None = None,
     temperature: float = DEFAULT_TEMPERATURE,
     steps: int = REPORT_STEPS,
+    n_loops: int = REPORT_LOOPS,
+    loop_bpm: float | None = None,
 ) -> Path:
     """Write a report of the model in ``run_dir`` into ``out_dir`` and return its index.html.
 
@@ -79,7 +84,9 @@ def build_report(
     is the dataset it trained on) beside their recordings and the inversion alone,
     loudness-matched; ``n_generate`` clips from the prior at ``temperature`` (a labelled
     model's labels in turn), each with its seed; an interpolation of ``steps`` steps
-    (between the first and last label, else two of the segments shown); the latent map;
+    (between the first and last label, else two of the segments shown); with a clocked
+    prior, ``n_loops`` seamless loops of LOOP_BARS bars at ``loop_bpm`` (default: the tempo
+    the long track followed, else REPORT_LOOP_BPM); the latent map;
     the training curves; and for a latent-2 model a ``grid`` x ``grid`` latent grid whose
     cells play their clip when clicked. ``data_dir`` defaults to the dataset named in the
     run's config.json; without one the data-dependent sections say so. ``model``: the run's
@@ -147,6 +154,13 @@ def build_report(
         content.interpolation = facts["interpolation"] = listening.interpolation(
             model, out, *ends, steps, seed
         )
+    if _has_clock(model) and n_loops > 0:
+        bpm = loop_bpm or _track_bpm(content.track) or REPORT_LOOP_BPM
+        content.loops = facts["loops"] = listening.loops(
+            model, out, n_loops, bpm, LOOP_BARS, temperature, seed
+        )
+    elif model.needs_prior:
+        content.loops = {"missing": "its prior keeps no clock (train --prior beat for loops)"}
     grid_n = grid if model.has_plane and grid and grid > 0 else None
     map_info = None
     if data is not None:
@@ -166,6 +180,17 @@ def build_report(
     write_metrics(facts, out / "report.json", nonfinite="str")
     write_text(out / INDEX, render_report(content))  # atomic (melvae.safeio)
     return out / INDEX
+
+
+def _has_clock(model: Melvae) -> bool:
+    """Whether the model's prior keeps a clock (beat phase and tempo): loops need one."""
+    return model.prior is not None and bool(getattr(model.prior, "has_clock", False))
+
+
+def _track_bpm(track: dict[str, Any] | None) -> float | None:
+    """The one tempo a long track followed, or None (none, or a schedule)."""
+    tempo = (track or {}).get("tempo") or {}
+    return float(tempo["bpm"]) if isinstance(tempo.get("bpm"), (int, float)) else None
 
 
 def _interpolation_ends(model: Melvae, data: Path | None, shown: list[dict[str, Any]]):

@@ -92,6 +92,13 @@ FIGURES: dict[str, Figure] = {
     "tempo_stability_bpm": Figure("tempo spread over windows (std)", "BPM", "lower"),
     "target_bpm": Figure("tempo asked for", "BPM"),
     "tempo_error_bpm": Figure("tempo error, |median - asked|", "BPM", "lower"),
+    "held_bpm": Figure("tempo it followed (asked, or its start's own)", "BPM"),
+    "tempo_held": Figure(
+        "share of 20 s windows that hold that tempo (within 3%)", "share", "higher"
+    ),
+    "beat_locked_pulse": Figure(
+        "onsets locked to that tempo's beat grid (real music: about 0.09)", "", "higher"
+    ),
     "pulse_clarity": Figure("pulse clarity (0: no beat, 1: a clear beat)", "", "higher"),
     "timbre_marks": Figure("timbre compared at"),
     "timbre_jump_ratio": Figure("timbre jumps at marks / elsewhere", "x", "near 1"),

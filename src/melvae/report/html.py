@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from string import Template
 from typing import Any
 
+from melvae.audio.beats import CLEAR_PULSE
 from melvae.report import sections as s
 from melvae.report.glossary import ARROWS, SECTIONS, describe
 from melvae.report.markup import esc, template
 from melvae.report.present import format_number, format_value, is_number
-from melvae.report.verdicts import CLEAR_PULSE, Verdict, overall
+from melvae.report.verdicts import Verdict, overall
 from melvae.version import __version__
 
 
@@ -40,6 +41,8 @@ class ReportContent:
         whether each has its real recording.
     generated: records of :func:`melvae.report.listening.generated`, or None (no section).
     interpolation: :func:`melvae.report.listening.interpolation`'s record, or None.
+    loops: :func:`melvae.report.listening.loops`'s record, {"missing": why} for a model that
+        samples through a prior without a clock, or None (no section).
     inverter: the mel-to-audio stage every clip was inverted with, in words.
     latent_map: :func:`melvae.evaluation.analysis.latent_map`'s info with ``png`` relative,
         or None: no dataset.
@@ -60,6 +63,7 @@ class ReportContent:
     recordings: bool = False
     generated: list[dict[str, Any]] | None = None
     interpolation: dict[str, Any] | None = None
+    loops: dict[str, Any] | None = None
     inverter: str = ""
     latent_map: dict[str, Any] | None = None
     grid: dict[str, Any] | None = None
@@ -87,6 +91,8 @@ def render_report(content: ReportContent) -> str:
         parts.append(
             ("generated", "Generated clips", s.generated(content.generated, content.inverter))
         )
+    if content.loops is not None:
+        parts.append(("loops", "Loops", s.loops(content.loops)))
     if content.interpolation is not None:
         parts.append(("interpolation", "Interpolation", s.interpolation(content.interpolation)))
     parts.append(("latent", "Latent space", s.latent(content.latent_map, content.grid)))

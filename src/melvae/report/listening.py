@@ -24,7 +24,9 @@ from melvae.data.dataset import MelDataset
 from melvae.errors import MelvaeError
 from melvae.evaluation.analysis import reconstruct
 from melvae.evaluation.reconstruction import original_audio
+from melvae.evaluation.rhythm import loop_wrap_jump
 from melvae.generation.latents import crossfade_concat
+from melvae.generation.loops import loop_samples, seamless
 from melvae.plots import save_mel_thumb_png
 
 PEAK = 0.97  # loudness matching never pushes a clip's peak past this (full scale is 1)
@@ -168,3 +170,43 @@ def interpolation(
         "joined": joined.relative_to(out).as_posix(),
         "fade_seconds": INTERPOLATION_FADE_SECONDS,
     }
+
+
+# -- loops ----------------------------------------------------------------------------------------
+def loops(
+    model: Melvae, out: Path, n: int, bpm: float, bars: int, temperature: float, seed: int
+) -> dict[str, Any]:
+    """n seamless loops of ``bars`` bars at ``bpm`` into out/loops, as ``melvae loops``
+    makes them (:mod:`melvae.generation.loops`): a label-conditioned model's labels in turn,
+    loop k drawn with seed ``seed + k``; each with its picture and how much its wrap stands
+    out (:func:`melvae.evaluation.rhythm.loop_wrap_jump`: 1 is seamless). Needs a clocked
+    prior."""
+    folder = out / "loops"
+    folder.mkdir(parents=True, exist_ok=True)
+    sr = model.sample_rate
+    length, fade = loop_samples(bpm, bars, sr), int(round(60.0 / bpm * sr))
+    labels = list(model.labels) if model.label_conditioned else [None]
+    draws = [(labels[k % len(labels)], seed + k) for k in range(n)]
+    mels = [model.loop_mels(1, bpm, bars, lab, temperature, s)[0][0] for lab, s in draws]
+    waves = seamless(model.mel_to_audio(np.stack(mels), seed=seed), length, fade)
+    frames = int(np.ceil(length / model.audio.hop_length))
+    items = []
+    for k, ((label, loop_seed), mel, wave) in enumerate(zip(draws, mels, waves)):
+        stem = f"{k:02d}_{label}" if label else f"{k:02d}"
+        wav = write_audio(folder / f"{stem}.wav", wave, sr)
+        png = save_mel_thumb_png(mel[:, :frames], model.audio, folder / f"{stem}.png")
+        try:
+            wrap = float(loop_wrap_jump(wave, model.audio))
+        except ValueError:  # too short to hold the context around its wrap
+            wrap = None
+        items.append(
+            {
+                "label": label,
+                "seed": loop_seed,
+                "temperature": temperature,
+                "wav": wav.relative_to(out).as_posix(),
+                "png": png.relative_to(out).as_posix(),
+                "wrap_jump": wrap if wrap is None or np.isfinite(wrap) else None,
+            }
+        )
+    return {"bpm": bpm, "bars": bars, "seconds": length / sr, "loops": items}

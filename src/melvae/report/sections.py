@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from melvae.report.markup import esc, href
 from melvae.report.present import format_number
-from melvae.report.verdicts import CLEAR_PULSE
+from melvae.report.verdicts import WINDOW_CLEAR_PULSE, beat_phrase
 
 
 def _player(label: str, rel: str, element_id: str | None = None) -> str:
@@ -29,23 +31,14 @@ def _img(rel: str, alt: str) -> str:
 def track(t: dict[str, Any]) -> str:
     """The player, the full-length picture (wide, or narrow on a phone) with a playhead that
     follows the player, and the track's beat in words."""
-    beat = t["beat"]
-    if beat["steady"]:
-        tempo = (
-            f"a steady beat at {beat['bpm']:.0f} BPM (±{beat['spread_bpm']:.1f} over its windows)"
-        )
-    elif beat["clear_windows"]:
-        tempo = (
-            f"no steady beat: a clear pulse in only {beat['clear_windows']} of its "
-            f"{beat['windows']} windows ({beat['window_seconds']:g} s each)"
-        )
-    else:
-        tempo = f"no steady beat: no {beat['window_seconds']:g} s window has a clear pulse"
+    tempo = beat_phrase(t["beat"])
     facts = [("tempo", tempo)]
-    if t.get("target_bpm"):
-        facts.append(
-            ("tempo asked for", f"{t['target_bpm']:.1f} BPM (the line on the tempo panel)")
-        )
+    if t.get("tempo"):
+        asked = t["tempo"]
+        values = " -> ".join(f"{float(v):.1f}" for v in np.atleast_1d(asked["bpm"]))
+        start = f"; the start's own: {asked['start_bpm']:.1f} BPM" if asked.get("start_bpm") else ""
+        facts.append(("tempo followed", f"{values} BPM ({asked['how']}{start}; the teal line)"))
+
     clarity = t.get("pulse_clarity")
     if clarity is not None:
         base = t.get("baseline")
@@ -90,7 +83,7 @@ def track(t: dict[str, Any]) -> str:
         f'<p class="note">From the top: the labels it followed and its sampling temperature; '
         f"its spectrogram ({esc(where)}); the pulse clarity of each "
         f"{esc(format_number(t['window_seconds']))} s window (0: none, 1: a clear beat); and "
-        f"the tempo, given only where the pulse reaches {CLEAR_PULSE:g} (the dashed line). "
+        f"the tempo, given only where the pulse reaches {WINDOW_CLEAR_PULSE:g} (the dashed line). "
         "Click the picture to play from there.</p>"
         f'<ul class="facts">{items}</ul>'
     )
@@ -181,6 +174,31 @@ def generated(clips: list[dict[str, Any]], inverter: str) -> str:
         f"tamer), decoded and inverted by {esc(inverter or 'the model')}, at the level "
         f"the model made them. {PICTURE_KEY} <code>{esc(again)} --temperature T</code> draws "
         "one again.</p>" + rows
+    )
+
+
+def loops(info: dict[str, Any]) -> str:
+    """Each loop in a small player that repeats it, so its wrap is heard."""
+    if "missing" in info:
+        return f'<p class="note">No loops: {esc(info["missing"])}.</p>'
+    tiles = []
+    for c in info["loops"]:
+        wrap = f" · wrap {c['wrap_jump']:.2f}x" if c.get("wrap_jump") is not None else ""
+        label = f"<b>{esc(c['label'])}</b><br>" if c.get("label") else ""
+        alt = f"mel of loop {c['seed']}"
+        tiles.append(
+            f'<figure class="tile">{_img(c["png"], alt)}'
+            f"<figcaption>{label}seed {c['seed']}{esc(wrap)}</figcaption>"
+            f'<audio controls loop preload="metadata" src="{href(c["wav"])}"></audio></figure>'
+        )
+    return (
+        f'<p class="note">{len(info["loops"])} loops of exactly {info["bars"]} bars at '
+        f"{esc(format_number(info['bpm']))} BPM ({esc(format_number(round(info['seconds'], 3)))} s"
+        ", to the sample), as <code>melvae loops</code> makes them: each player repeats its "
+        "loop, so the wrap is what you hear every few seconds. Wrap: how much the timbre "
+        "changes where the end runs into the start, against anywhere else in the loop (1: "
+        f"seamless). {PICTURE_KEY}</p>"
+        f'<div class="tiles">{"".join(tiles)}</div>'
     )
 
 

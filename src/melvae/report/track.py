@@ -23,7 +23,7 @@ from melvae.config import DEFAULT_TEMPERATURE, AudioConfig, bar_bpm
 from melvae.errors import MelvaeError
 from melvae.evaluation.rhythm import pulse_clarity, pulse_clarity_windows, windowed_tempo_bpm
 from melvae.plots import _pyplot, _save, mel_axes, text_style
-from melvae.report.verdicts import CLEAR_PULSE, STEADY_SPREAD_BPM
+from melvae.report.verdicts import STEADY_SPREAD_BPM, WINDOW_CLEAR_PULSE
 from melvae.safeio import copy_file
 
 TRACK_DIR = "track"
@@ -68,7 +68,6 @@ def long_track(
     n = min(len(clarity), len(tempo))
     starts = [round(k * window / 2, 3) for k in range(n)]
     windows = {"starts": starts, "clarity": clarity[:n].tolist(), "tempo": tempo[:n].tolist()}
-    target = bar_bpm(float(meta["bar_seconds"])) if meta.get("bar_seconds") else None
     record: dict[str, Any] = {
         "wav": copy.relative_to(out).as_posix(),
         "seconds": round(seconds, 3),
@@ -78,11 +77,15 @@ def long_track(
         "joins": [float(j) for j in meta.get("joins") or []],
         "window_seconds": round(window, 3),
         "windows": windows,
-        "beat": describe_beat(windows["clarity"], windows["tempo"], window),
         "pulse_clarity": _finite(pulse_clarity(audio, cfg)),
-        "target_bpm": target,
+        "tempo": asked_tempo(meta),
         "baseline": _baseline(settings.get("start"), labels, cfg, audio_dir),
     }
+    expected = None
+    if record["tempo"] is not None:  # the tempo it followed, at each window's centre
+        times, values = _asked_curve(record)
+        expected = np.interp(np.asarray(starts) + window / 2, times, values).tolist()
+    record["beat"] = describe_beat(windows["clarity"], windows["tempo"], window, expected)
     mel = _track_mel(audio, cfg)
     for key, name, width in (
         ("png", "track.png", WIDE),
@@ -94,22 +97,49 @@ def long_track(
     return record
 
 
+def asked_tempo(meta: dict) -> dict[str, Any] | None:
+    """The tempo the track followed, as its track.json records it: ``bpm`` (one value, or a
+    schedule spread evenly over what follows the start), ``how`` (asked, or the start's own
+    tempo carried on) and ``start_bpm`` (the start's, where it has a clear beat); a vector
+    model's bar-aligned joins give their bar's tempo. None where it followed none."""
+    tempo = meta.get("tempo") or {}
+    bpm = tempo.get("bpm")
+    if isinstance(bpm, (int, float, list)) and bpm:
+        how = str(tempo.get("clock") or "asked")
+        return {"bpm": bpm, "how": how, "start_bpm": tempo.get("start_bpm")}
+    if meta.get("bar_seconds"):
+        return {"bpm": bar_bpm(float(meta["bar_seconds"])), "how": "bar-aligned joins"}
+    return None
+
+
 def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def describe_beat(clarity: list[float], tempo: list[float], window: float) -> dict[str, Any]:
-    """The beat in words' terms: how many windows have a clear pulse (CLEAR_PULSE), the
-    median tempo of those, its spread (std), and whether that is a steady beat (most
-    windows clear, their tempi within STEADY_SPREAD_BPM)."""
+def describe_beat(
+    clarity: list[float], tempo: list[float], window: float, expected: list[float] | None = None
+) -> dict[str, Any]:
+    """The beat in words' terms: how many windows have a clear pulse (WINDOW_CLEAR_PULSE),
+    the median tempo of those and its spread (std), and whether that is a steady beat: most
+    windows clear and their tempi within STEADY_SPREAD_BPM. Given the tempo the track
+    followed at each window (``expected``, a schedule may move), the spread is that of each
+    clear window's tempo from it (the nearer of its half, itself or its double, as a tempo
+    estimate may read either), and ``follows`` says so."""
     c, t = np.asarray(clarity, dtype=float), np.asarray(tempo, dtype=float)
-    clear = (c >= CLEAR_PULSE) & np.isfinite(t)
+    clear = (c >= WINDOW_CLEAR_PULSE) & np.isfinite(t)
+    deviation = t[clear]
+    if expected is not None and clear.any():
+        e = np.asarray(expected, dtype=float)[clear]
+        candidates = t[clear][:, None] / np.array([0.5, 1.0, 2.0])[None, :]  # as half, 1, double
+        best = np.argmin(np.abs(candidates - e[:, None]), axis=1)
+        deviation = candidates[np.arange(len(e)), best] - e
     info: dict[str, Any] = {
         "windows": int(len(c)),
         "clear_windows": int(clear.sum()),
         "window_seconds": window,
         "bpm": float(np.median(t[clear])) if clear.any() else None,
-        "spread_bpm": float(np.std(t[clear])) if clear.any() else None,
+        "spread_bpm": float(np.std(deviation)) if clear.any() else None,
+        "follows": expected is not None,
     }
     info["steady"] = bool(
         len(c) > 0 and clear.sum() > len(c) / 2 and info["spread_bpm"] <= STEADY_SPREAD_BPM
@@ -159,7 +189,7 @@ def save_track_png(
 ) -> Path:
     """Four panels on one time axis, ``width`` inches wide with 9-point text: the labels and
     temperature over time, the spectrogram, the pulse clarity of each window (the line
-    CLEAR_PULSE above which a tempo is stated) and that tempo. The time axis spans
+    WINDOW_CLEAR_PULSE above which a tempo is stated) and that tempo. The time axis spans
     :func:`time_span` of the width (the page's playhead relies on it)."""
     plt = _pyplot()
     seconds = track["seconds"]
@@ -223,20 +253,36 @@ def _schedule_axes(ax, track: dict[str, Any], seconds: float) -> None:
     ax.grid(alpha=0.25)
 
 
+def _asked_curve(track: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The tempo the track followed over time, (times, BPM): the start's own up to the end of
+    the real start (where known), then the asked value or schedule spread evenly over the
+    rest, as the clock spreads it."""
+    tempo = track.get("tempo")
+    if not tempo:
+        return None
+    values = [float(v) for v in np.atleast_1d(tempo["bpm"])]
+    start, end = float(track.get("start_seconds") or 0.0), float(track["seconds"])
+    times = list(np.linspace(start, end, len(values))) if len(values) > 1 else [start, end]
+    values = values if len(values) > 1 else values * 2
+    if start > 0 and tempo.get("start_bpm"):
+        times, values = [0.0, start, *times], [tempo["start_bpm"]] * 2 + values
+    return np.asarray(times), np.asarray(values)
+
+
 def _beat_axes(ax_clarity, ax_tempo, track: dict[str, Any]) -> None:
-    """Pulse clarity per window as bars (coloured where it reaches CLEAR_PULSE), and the
+    """Pulse clarity per window as bars (coloured where it reaches WINDOW_CLEAR_PULSE), and the
     tempo of those windows only; the others are marked "no steady beat"."""
     w, hop = track["window_seconds"], track["window_seconds"] / 2
     starts = np.asarray(track["windows"]["starts"], dtype=float)
     clarity = np.asarray(track["windows"]["clarity"], dtype=float)
     tempo = np.asarray(track["windows"]["tempo"], dtype=float)
     centres = starts + w / 2
-    clear = (clarity >= CLEAR_PULSE) & np.isfinite(tempo)
+    clear = (clarity >= WINDOW_CLEAR_PULSE) & np.isfinite(tempo)
     colors = np.where(clear, "#5b3cc4", "#b9b9c3")
     ax_clarity.bar(centres, clarity, width=hop * 0.9, color=colors)
-    ax_clarity.axhline(CLEAR_PULSE, color="0.35", linestyle="--", linewidth=0.9)
+    ax_clarity.axhline(WINDOW_CLEAR_PULSE, color="0.35", linestyle="--", linewidth=0.9)
     ax_clarity.set_ylim(0, 1)
-    ax_clarity.set_yticks([0, CLEAR_PULSE, 1])
+    ax_clarity.set_yticks([0, WINDOW_CLEAR_PULSE, 1])
     ax_clarity.set_ylabel("pulse")
     ax_clarity.set_title(f"pulse clarity per {w:g} s window", loc="left")
     if clear.any():
@@ -259,8 +305,14 @@ def _beat_axes(ax_clarity, ax_tempo, track: dict[str, Any]) -> None:
             va="center",
             color="0.35",
         )
-    if track.get("target_bpm"):
-        ax_tempo.axhline(track["target_bpm"], color="#3fb8af", linewidth=1)
+    asked = _asked_curve(track)
+    if asked is not None:
+        times, values = asked
+        ax_tempo.plot(times, values, color="#3fb8af", linewidth=1.6, label="tempo followed")
+        lo, hi = ax_tempo.get_ylim() if clear.any() else (np.inf, -np.inf)
+        ax_tempo.set_ylim(min(lo, np.min(values) - 10), max(hi, np.max(values) + 10))
+        ax_tempo.set_yticks(sorted({round(float(v)) for v in (np.min(values), np.max(values))}))
     ax_tempo.set_ylabel("BPM")
-    ax_tempo.set_title("tempo where the pulse is clear", loc="left")
+    followed = " (teal: the tempo it followed)" if track.get("tempo") else ""
+    ax_tempo.set_title(f"tempo where the pulse is clear{followed}", loc="left")
     ax_tempo.grid(alpha=0.25)

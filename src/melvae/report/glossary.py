@@ -29,6 +29,7 @@ FIGURES: dict[str, Figure] = {
     "segments": Figure("segments evaluated"),
     "tracks": Figure("tracks they come from"),
     "generated": Figure("clips generated"),
+    "inverter": Figure("mel-to-audio stage of every clip"),
     "n_iter": Figure("Griffin-Lim iterations per clip"),
     "seed": Figure("seed"),
     "elapsed_seconds": Figure("time the evaluation took", "s"),

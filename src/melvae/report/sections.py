@@ -36,7 +36,8 @@ def track(t: dict[str, Any]) -> str:
     if t.get("tempo"):
         asked = t["tempo"]
         values = " -> ".join(f"{float(v):.1f}" for v in np.atleast_1d(asked["bpm"]))
-        start = f"; the start's own: {asked['start_bpm']:.1f} BPM" if asked.get("start_bpm") else ""
+        own = asked.get("start_bpm") and asked["how"] == "asked"
+        start = f"; the start's own: {asked['start_bpm']:.1f} BPM" if own else ""
         facts.append(("tempo followed", f"{values} BPM ({asked['how']}{start}; the teal line)"))
 
     clarity = t.get("pulse_clarity")

@@ -22,14 +22,12 @@ from melvae.safeio import write_text
 DATASET_FORMAT_VERSION = 1
 CHECKPOINT_FORMAT_VERSION = 3
 
-# Fast Griffin-Lim iterations (melvae.audio.inversion). From a mel, 32 iterations come within
-# 0.2 dB of 64 (-11.5 vs -11.7 dB SC on 10 s of music: the mel -> linear step, not the
-# phase, limits quality) in half the time; see benchmarks/bench_inversion.py.
+# Fast Griffin-Lim iterations: from a mel, 32 come within 0.2 dB of 64 (-11.5 vs -11.7 dB SC,
+# the mel -> linear step limits quality) in half the time (benchmarks/bench_inversion.py).
 DEFAULT_ITERATIONS = 32
 
-# preprocess's default workers: all cores, but at most one process per this many files. A
-# worker's start (it imports torch) costs about as much as decoding several files: 24 files
-# of 30 s took 5 s with one process and with two on a 2-core machine.
+# preprocess's default workers: all cores, at most one per this many files (a worker's start
+# costs as much as decoding several: 24 files of 30 s took 5 s with one process and with two).
 FILES_PER_WORKER = 8
 
 
@@ -137,8 +135,7 @@ def segment_samples_for(
 
 DEFAULT_KIND = "sequence"  # what `melvae train` builds unless told otherwise (README: real music)
 # The prior a sequence run trains unless told otherwise: the clocked one, which holds a tempo
-# (README, "Long tracks that keep their beat"). A prior config that names none (a checkpoint
-# written before priors had names) is the GRU's.
+# (README, "Long tracks that keep their beat"); a prior config that names none is the GRU's.
 DEFAULT_PRIOR = "beat"
 DEFAULT_INVERTER = "griffin-lim"  # the mel-to-audio stage unless told otherwise
 LATENT_RATES = (1, 2, 4, 8)  # sequence kind: mel frames per latent frame (strided 1-D convs)
@@ -149,13 +146,9 @@ SEQUENCE_CHANNELS = (16, 32, 32)
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Shape of the VAE over a (n_mels, frames) image. Two kinds:
-
-    - ``sequence``: a latent sequence of ``latent_channels`` numbers every ``rate`` mel frames
-      (seqmodel.py), with a learned prior over it; keeps beats and onsets.
-    - ``vector``: one ``latent_dim`` vector per segment through a dense layer (model.py); the
-      design of the projects melvae grew from, and the one for a 2-D latent map.
-    """
+    """Shape of the VAE over a (n_mels, frames) image; ``kind`` names it in
+    :data:`melvae.registry.KINDS`: ``sequence`` (``latent_channels`` every ``rate`` mel frames,
+    with a learned prior) or ``vector`` (one ``latent_dim`` vector per segment)."""
 
     n_mels: int = 128
     n_frames: int = 431
@@ -297,9 +290,8 @@ class TrainConfig:
 
 
 # -- defaults the library's functions and the `melvae` command share -------------------------
-# Written once here: a library function's signature and the matching CLI option both read the
-# name, and the CLI's help prints the value. Settings that live in a dataclass above are read
-# from its field with :func:`default` instead.
+# A library function's signature and the matching CLI option both read the name (the help
+# prints it); settings of a dataclass above are read from its field with :func:`default`.
 DEFAULT_DEVICE = "auto"  # CUDA, then Apple MPS, then CPU (inputs.pick_device)
 DEFAULT_SEED = 0  # every stochastic function is seeded; the same seed gives the same audio
 DEFAULT_TEMPERATURE = 1.0  # scale of the latent draws; 1 samples the prior as trained

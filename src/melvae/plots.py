@@ -65,20 +65,12 @@ def hz_label(hz: float) -> str:
     return f"{hz / 1000:g}k" if hz >= 1000 else f"{hz:g}"
 
 
-def _hz_to_mel(hz) -> np.ndarray:
-    """Slaney's mel scale, as :func:`melvae.audio.features.hz_to_mel` (this module sits below
-    the audio package and may not import it; tests/test_plots.py checks the two agree)."""
-    hz = np.asarray(hz, dtype=np.float64)
-    f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, np.log(6.4) / 27.0
-    log = min_log_hz / f_sp + np.log(np.maximum(hz, min_log_hz) / min_log_hz) / logstep
-    return np.where(hz >= min_log_hz, log, hz / f_sp)
-
-
 def mel_band_of(hz, cfg: AudioConfig) -> np.ndarray:
     """Where a frequency sits on a mel image drawn over [0, n_mels]: band k is centred at
     k + 0.5 (the centres of :func:`melvae.audio.features.mel_filterbank`, evenly spaced in
     mel from fmin_hz to f_max)."""
-    hz_to_mel = _hz_to_mel
+    from melvae.audio.features import hz_to_mel
+
     lo, hi = hz_to_mel(cfg.fmin_hz), hz_to_mel(cfg.f_max)
     step = (hi - lo) / (cfg.n_mels + 1)
     return (hz_to_mel(hz) - lo) / step - 0.5

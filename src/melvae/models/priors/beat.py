@@ -73,7 +73,11 @@ class BeatPrior(GRUPrior):
         safe = idx.clamp(0, max(0, hist.shape[1] - 1))
         C = self.cfg.channels
         rows = torch.arange(B, device=prev.device)[:, None, None]
-        got = hist[rows, safe] if hist.shape[1] else torch.zeros(B, T, safe.shape[-1], C)
+        got = (
+            hist[rows, safe]
+            if hist.shape[1]
+            else torch.zeros(B, T, safe.shape[-1], C, device=prev.device)
+        )
         lag = (got * ok[..., None]).reshape(B, T, -1)  # (B, T, lags * C)
         return torch.cat([feats, lag], dim=-1)
 
@@ -94,7 +98,11 @@ class BeatPrior(GRUPrior):
             ok = (lags >= 1) & (lags <= H)
             idx = (H - lags).clamp(0, max(0, H - 1))
             rows = torch.arange(B, device=hist.device)[:, None]
-            got = hist[rows, idx] if H else torch.zeros(B, lags.shape[-1], self.cfg.channels)
+            got = (
+                hist[rows, idx]
+                if H
+                else torch.zeros(B, lags.shape[-1], self.cfg.channels, device=hist.device)
+            )
             clock = torch.cat([clock, (got * ok[..., None]).reshape(B, -1)], dim=-1)
         frame = super().step(state, cond, clock, temperature, generator)
         if self.cfg.lag_beats:

@@ -223,7 +223,7 @@ def clock_share(seqs: list[TrackSequence]) -> float:
 @torch.no_grad()
 def prior_nll(prior: Prior, loader, n_labels: int) -> float:
     """Mean NLL per latent number (nats) over a loader of (z, label) windows."""
-    device = prior.bos.device
+    device = next(prior.parameters()).device
     total, count = 0.0, 0
     for z, labels, clock in loader:
         nll = prior.nll(z.to(device), _labels(labels, n_labels, device), clock=_clock(prior, clock))

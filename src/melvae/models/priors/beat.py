@@ -23,6 +23,7 @@ import math
 
 import torch
 
+from melvae.config import MIN_CLOCK_BPM
 from melvae.models.priors.gru import GRUPrior, PriorState
 
 REFERENCE_BPM = 120.0
@@ -40,11 +41,19 @@ def clock_features(clock: torch.Tensor) -> torch.Tensor:
 
 
 CLOCK_FEATURES = 4
-HISTORY = 128  # frames of history a stream keeps for its lag inputs (4 beats at 30 BPM: 87)
 
 
 class BeatPrior(GRUPrior):
     """The GRU mixture prior with a per-frame clock (registered as "beat")."""
+
+    @property
+    def history_frames(self) -> int:
+        """Frames a stream keeps for its lag inputs: the longest lag at the slowest clock, so
+        streaming sees every frame back that training does."""
+        if not self.cfg.lag_beats:
+            return 1
+        longest = max(self.cfg.lag_beats) * 60.0 / (MIN_CLOCK_BPM * self.cfg.frame_seconds)
+        return math.ceil(longest) + 1
 
     @property
     def clock_width(self) -> int:
@@ -88,7 +97,7 @@ class BeatPrior(GRUPrior):
 
     def warm(self, z, labels=None, cond=None, clock=None) -> PriorState:
         state = super().warm(z, labels, cond, clock)
-        state.history = self._norm(z.transpose(1, 2).to(self.bos.device))[:, -HISTORY:]
+        state.history = self._norm(z.transpose(1, 2).to(self.bos.device))[:, -self.history_frames :]
         return state
 
     def step(self, state: PriorState, cond, clock, temperature: float, generator):
@@ -106,7 +115,9 @@ class BeatPrior(GRUPrior):
             clock = torch.cat([clock, (got * ok[..., None]).reshape(B, -1)], dim=-1)
         frame = super().step(state, cond, clock, temperature, generator)
         if self.cfg.lag_beats:
-            state.history = torch.cat([state.history, state.last[:, None]], dim=1)[:, -HISTORY:]
+            state.history = torch.cat([state.history, state.last[:, None]], dim=1)[
+                :, -self.history_frames :
+            ]
         return frame
 
     def clock_inputs(self, clock: torch.Tensor | None, B: int, T: int) -> torch.Tensor:

@@ -389,6 +389,7 @@ def _expected_defaults() -> dict[str, dict]:
             "temperature": c.DEFAULT_TEMPERATURE,
             "format": c.AUDIO_FORMATS[0],
             "bpm": None,
+            "repeat": c.DEFAULT_REPEAT,
         },
         "interpolate": {
             **common,
@@ -404,12 +405,14 @@ def _expected_defaults() -> dict[str, dict]:
             "label": None,
             "temperature": c.DEFAULT_TEMPERATURE,
             "format": c.AUDIO_FORMATS[0],
+            "repeat": c.DEFAULT_REPEAT,
         },
         "longform": {
             **common,
             "seconds": c.LONGFORM_SECONDS,
             **dict.fromkeys(["start", "bpm", "label", "labels"]),
             "temperature": [c.DEFAULT_TEMPERATURE],
+            "repeat": c.DEFAULT_REPEAT,
             "steps_per_target": c.STEPS_PER_TARGET,
             "quiet": False,
         },

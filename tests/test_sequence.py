@@ -216,7 +216,8 @@ def test_a_short_start_is_not_padded_with_silence(tiny_seq_run):
     model = melvae.load(tiny_seq_run, device="cpu")
     kind = SequenceKind(model.core)
     clip = np.sin(2 * np.pi * 330 * np.arange(4000) / 8000).astype(np.float32)  # 0.5 s
-    z0, _, wave = kind.start_sequence(clip, 8000, None)
+    mel, wave = kind.start_mel(clip, 8000)
+    z0, _ = kind.encode_start(mel, None)
     assert wave is not None and len(wave) == 4000
     frames = 4000 // TINY_AUDIO.hop_length + 1
     net = model.core.network

@@ -15,7 +15,9 @@ from melvae.cli import main
 from melvae.config import PriorConfig
 from melvae.errors import MelvaeError
 from melvae.generation.clock import check_bpm, steady_clock, track_clock
+from melvae.generation.grid import StretchStream, beat_grid, grid_frames, stretch
 from melvae.generation.loops import loop_samples, seamless
+from melvae.models.priors.base import Prior, Repeat
 from melvae.models.priors.beat import BeatPrior, clock_features
 from melvae.models.priors.gru import GRUPrior
 
@@ -81,13 +83,17 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def test_the_beat_prior_puts_its_pulses_on_the_asked_beat(one_thread):
-    """Trained on pulses at 100-140 BPM, sampled with a 128 BPM clock for 4x its training
-    windows: the pulses fall on the asked grid; sampled without a clock, they do not."""
+DT = 0.0929  # seconds per latent frame: rate 4 at 22,050 Hz, hop 512
+
+
+@pytest.fixture(scope="module")
+def pulse_prior():
+    """A beat prior trained on pulses at 100-140 BPM (channel 0) beside noise (channel 1)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models step far faster on one thread
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
-    dt = 0.0929  # rate 4 at 22,050 Hz, hop 512
-    z, clock = _pulse_sequences(16, 32, dt, rng)
+    z, clock = _pulse_sequences(16, 32, DT, rng)
     prior = BeatPrior(PriorConfig(kind="beat", channels=2, hidden=16, layers=1, mixtures=1))
     prior.set_statistics(z.transpose(1, 2).reshape(-1, 2))
     opt = torch.optim.Adam(prior.parameters(), lr=1e-2)
@@ -97,7 +103,14 @@ def test_the_beat_prior_puts_its_pulses_on_the_asked_beat(one_thread):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(prior.parameters(), 1.0)
         opt.step()
-    prior.eval()
+    torch.set_num_threads(before)
+    return prior.eval()
+
+
+def test_the_beat_prior_puts_its_pulses_on_the_asked_beat(pulse_prior, one_thread):
+    """Trained on pulses at 100-140 BPM, sampled with a 128 BPM clock for 4x its training
+    windows: the pulses fall on the asked grid; sampled without a clock, they do not."""
+    prior, dt = pulse_prior, DT
     frames = 128  # 11.9 s
     asked = steady_clock(frames, dt, [128.0])[None]
     phase = asked[0, :, 0].numpy()
@@ -106,6 +119,105 @@ def test_the_beat_prior_puts_its_pulses_on_the_asked_beat(one_thread):
     assert np.corrcoef(locked, target)[0, 1] > 0.6
     free = prior.sample(1, frames, temperature=0.0, seed=1)[0, 0].numpy()
     assert abs(np.corrcoef(free, target)[0, 1]) < 0.4
+
+
+def _lag_correlation(x: np.ndarray, lag: int) -> float:
+    return float(np.corrcoef(x[lag:], x[:-lag])[0, 1])
+
+
+def test_beat_coherent_draws_recur_one_beat_later(pulse_prior, one_thread):
+    """On the beat grid (5 frames a beat), what the prior draws for its noise channel, which
+    no clock predicts, recurs a beat later as strongly as ``repeat`` asks; drawn afresh, not."""
+    grid = beat_grid(128.0, DT)
+    frames = 400
+    clock = steady_clock(frames, DT, [grid.tempo])[None]
+    lag = grid.frames_per_beat
+    corr = {}
+    for weight in (0.0, 0.9):
+        z = pulse_prior.sample(1, frames, 1.0, seed=4, clock=clock, repeat=Repeat(lag, weight))
+        assert torch.isfinite(z).all()
+        corr[weight] = _lag_correlation(z[0, 1].numpy(), lag)
+    assert corr[0.9] > 0.6 and abs(corr[0.0]) < 0.25
+    again = pulse_prior.sample(1, frames, 1.0, seed=4, clock=clock, repeat=Repeat(lag, 0.9))
+    assert torch.equal(
+        again, pulse_prior.sample(1, frames, 1.0, 4, None, None, clock, Repeat(lag, 0.9))
+    )
+
+
+class _Echo(Prior):
+    """A prior whose frame is the noise it is given: the draws themselves, to test them."""
+
+    label_embedding = None
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.noise_width = width
+        self.cfg = PriorConfig(channels=max(width, 1))
+
+    def set_statistics(self, z):
+        pass
+
+    def nll(self, z, labels=None, cond=None, clock=None):
+        return torch.zeros(())
+
+    def start(self, batch):
+        return torch.zeros(batch, self.cfg.channels)
+
+    def warm(self, z, labels=None, cond=None, clock=None):
+        return self.start(len(z))
+
+    def step(self, state, cond, clock, temperature, generator, noise=None):
+        return noise if noise is not None else torch.randn(state.shape, generator=generator)
+
+
+def test_beat_patterns_are_centred_carry_over_and_cycle():
+    echo = _Echo(2)
+    z = echo.sample(2000, 16, seed=1, repeat=Repeat(4, 0.6))  # (n, 2, 4 beats of 4 frames)
+    beats = z.reshape(2000, 2, 4, 4)  # (n, width, beat, frame in the beat)
+    torch.testing.assert_close(beats.mean(-1), torch.zeros(2000, 2, 4), atol=1e-5, rtol=0)
+    torch.testing.assert_close(beats.std(-1), torch.ones(2000, 2, 4), atol=1e-4, rtol=0)
+    a, b = beats[:, :, 1:].flatten(), beats[:, :, :-1].flatten()
+    assert float(torch.corrcoef(torch.stack([a, b]))[0, 1]) == pytest.approx(0.6, abs=0.06)
+    same = echo.sample(3, 20, seed=0, repeat=Repeat(4, 1.0))  # weight 1: every beat the same
+    torch.testing.assert_close(same[..., 4:], same[..., :-4])
+    looped = echo.sample(3, 40, seed=0, repeat=Repeat(4, 0.5, cycle=3))  # 3 beats, again
+    assert torch.equal(looped[..., 12:], looped[..., :-12])
+    assert not torch.allclose(looped[..., 4:8], looped[..., :4])
+    with pytest.raises(ValueError, match="cannot make beat-coherent draws"):
+        _Echo(0).sample(1, 4, repeat=Repeat(2, 0.5))
+    with pytest.raises(ValueError):
+        Repeat(1, 0.5)
+
+
+# -- the beat grid ------------------------------------------------------------------------------
+def test_the_beat_grid_is_a_whole_number_of_frames_per_beat():
+    grid = beat_grid(128.0, DT)
+    assert grid.frames_per_beat == 5 and grid.tempo == pytest.approx(60 / (5 * DT))
+    assert grid.rate == pytest.approx(128.0 / grid.tempo) and abs(grid.rate - 1) < 0.02
+    for bpm in np.linspace(40, 240, 41):
+        g = beat_grid(float(bpm), DT)
+        exact = 60 / (bpm * DT)  # frames a beat at this tempo
+        assert abs(g.frames_per_beat - exact) <= 0.5
+        assert g.tempo * g.rate == pytest.approx(bpm)  # stretched, exactly the tempo asked
+
+
+def test_a_stretch_streamed_in_blocks_is_the_whole_stretch(rng):
+    ramp = torch.arange(100, dtype=torch.float32)[None]
+    np.testing.assert_allclose(stretch(ramp, 1.05, 90)[0], 1.05 * np.arange(90), rtol=1e-5)
+    mel = torch.tensor(rng.standard_normal((3, 300)), dtype=torch.float32)
+    for rate in (0.91, 1.0, 1.07):
+        frames = 250
+        need = grid_frames(frames, rate)
+        whole = stretch(mel[:, :need], rate, frames)
+        s, parts, i = StretchStream(rate, frames), [], 0
+        while i < need:
+            size = int(rng.integers(1, 40))
+            parts.append(s.push(mel[:, i : min(need, i + size)]))
+            i += size
+        parts.append(s.finish())
+        out = torch.cat(parts, dim=-1)
+        assert out.shape == (3, frames)
+        torch.testing.assert_close(out, whole)
 
 
 def test_the_gru_prior_keeps_no_clock():
@@ -128,9 +240,16 @@ def test_longform_holds_the_asked_tempo_in_its_description(beat, tmp_path, rng):
     sf.write(start, tone_track(3.0, 8000, 220.0, rng), 8000)
     track, sr, info = beat.longform(6.0, start=str(start), bpm=150)
     assert track.shape == (6 * sr,) and np.isfinite(track).all()
-    assert info["tempo"]["clock"] == "asked" and info["tempo"]["bpm"] == 150.0
+    tempo = info["tempo"]
+    assert tempo["clock"] == "asked" and tempo["bpm"] == 150.0
+    # on the beat grid: a whole number of frames a beat, stretched to exactly 150 BPM
+    assert tempo["grid_bpm"] / tempo["stretch"] == pytest.approx(150.0, rel=1e-4)
+    free, _, plain = beat.longform(6.0, start=str(start), bpm=150, repeat=0.0)
+    assert free.shape == track.shape and "grid_bpm" not in plain["tempo"]
     _, _, sched = beat.longform(6.0, bpm=[120, 150], seed=2)
-    assert sched["tempo"]["bpm"] == [120.0, 150.0]
+    assert sched["tempo"]["bpm"] == [120.0, 150.0] and "grid_bpm" not in sched["tempo"]
+    with pytest.raises(MelvaeError, match="repeat must be from 0 to 1"):
+        beat.longform(6.0, bpm=150, repeat=1.5)
 
 
 def test_generate_and_interpolate_take_a_tempo(beat):
@@ -156,6 +275,18 @@ def test_loops_are_exact_and_wrap_without_a_click(tiny_beat_run, tmp_path):
         step = np.abs(np.diff(tiled))
         # the sample step across the wrap is no larger than the loop's own largest steps
         assert step[len(wave) - 1] <= np.quantile(step, 0.999) + 1e-6
+    assert info["repeat"] == 0.8
+    free = tmp_path / "free"
+    argv = [*args[:-1], str(free), "--repeat", "0", "--device", "cpu", "--iterations", "4"]
+    assert main(argv) == 0
+    assert json.loads((free / "loops.json").read_text())["samples"] == 32000
+
+
+def test_repeat_outside_zero_to_one_is_refused(tiny_beat_run, tmp_path, capsys):
+    argv = ["loops", str(tiny_beat_run), "--bpm", "120", "--repeat", "1.5"]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "-o", str(tmp_path / "l")])
+    assert exit_.value.code == 2 and "at most 1" in capsys.readouterr().err
 
 
 def test_seamless_continues_the_tail_at_the_wrap():

@@ -24,6 +24,7 @@ import torch
 from melvae import registry
 from melvae.audio.inverters import build_inverter
 from melvae.config import (
+    DEFAULT_REPEAT,
     DEFAULT_TEMPERATURE,
     INTERPOLATION_FADE_SECONDS,
     INTERPOLATION_STEPS,
@@ -170,31 +171,39 @@ class Melvae:
 
     def generate_mels(
         self, n: int, label=None, temperature=DEFAULT_TEMPERATURE, seed=0, return_labels=False,
-        bpm=None,
+        bpm=None, repeat=DEFAULT_REPEAT,
     ):  # fmt: skip
         """n new normalized mels (n, n_mels, frames); a label-conditioned model with no
         ``label`` draws one per clip in the training data's proportions. ``return_labels``:
-        also return each clip's label (None where the model takes none)."""
+        also return each clip's label (None where the model takes none). ``bpm``: at that
+        tempo, its draws repeating beat after beat by ``repeat`` (a clocked prior)."""
         if isinstance(temperature, (list, tuple)):
             raise MelvaeError("a clip takes one temperature")
-        z, ids = self._kind.sample(n, label, temperature, seed, bpm)
-        return self._decoded(z, ids, label, return_labels)
+        mels, ids = self._kind.clips(n, label, temperature, seed, bpm, repeat)
+        return self._named(mels, ids, label, return_labels)
 
-    def _decoded(self, z, ids, label, return_labels: bool):
-        names = [label] * len(z) if ids is None else [self.labels[int(i)] for i in ids]
-        mels = self.core.decode(z, ids if ids is not None else label).cpu().numpy()
+    def _named(self, mels, ids, label, return_labels: bool = True):
+        names = [label] * len(mels) if ids is None else [self.labels[int(i)] for i in ids]
+        mels = mels.cpu().numpy()
         return (mels, names) if return_labels else mels
 
-    def generate(self, n=1, label=None, temperature=DEFAULT_TEMPERATURE, seed=0, bpm=None):
+    def generate(
+        self, n=1, label=None, temperature=DEFAULT_TEMPERATURE, seed=0, bpm=None,
+        repeat=DEFAULT_REPEAT,
+    ):  # fmt: skip
         """n new clips: (audio (n, samples), sample_rate). Same seed, same audio."""
-        mels = self.generate_mels(n, label, temperature, seed, bpm=bpm)
+        mels = self.generate_mels(n, label, temperature, seed, bpm=bpm, repeat=repeat)
         return self.mel_to_audio(mels, seed), self.sample_rate
 
-    def loop_mels(self, n, bpm, bars, label=None, temperature=DEFAULT_TEMPERATURE, seed=0):
+    def loop_mels(
+        self, n, bpm, bars, label=None, temperature=DEFAULT_TEMPERATURE, seed=0,
+        repeat=DEFAULT_REPEAT,
+    ):  # fmt: skip
         """Mels of n loops of ``bars`` bars at ``bpm``, a beat longer to cross the wrap, and
-        their labels (:mod:`melvae.generation.loops` makes them loop)."""
-        z, ids = self._kind.loop(n, bpm, bars, label, temperature, seed, 60.0 / bpm)
-        return self._decoded(z, ids, label, True)
+        their labels (:mod:`melvae.generation.loops` makes them loop); ``repeat``: how much
+        each beat's draws repeat the last beat's (:mod:`melvae.generation.grid`)."""
+        mels, ids = self._kind.loop(n, bpm, bars, label, temperature, seed, 60.0 / bpm, repeat)
+        return self._named(mels, ids, label)
 
     def endpoint(self, spec, sr: int | None = None, label: str | None = None, seed: int = 0):
         """An interpolation endpoint (:meth:`melvae.kinds.base.Kind.endpoint`)."""

@@ -302,6 +302,10 @@ INTERPOLATION_FADE_SECONDS = 1.0  # crossfade between steps in the joined transi
 LONGFORM_SECONDS = 180.0  # length of a `melvae longform` track
 LOOP_BARS = 4  # bars of 4 beats in a `melvae loops` loop
 MIN_CLOCK_BPM, MAX_CLOCK_BPM = 30.0, 300.0  # the tempos --bpm may ask of a clocked prior
+# How much each beat's draws repeat the last beat's at a steady tempo (melvae.generation.grid):
+# 0 draws afresh every frame, 1 repeats the same numbers every beat. Chosen by
+# benchmarks/tempo.py on held-out real music (README, "Long tracks that keep their beat").
+DEFAULT_REPEAT = 0.8
 # The longest track: 10 hours, a 16-bit WAV of 3.5 GB at 48 kHz (the format ends at 4 GB).
 MAX_LONGFORM_SECONDS = 36_000.0
 MAX_TEMPERATURE = 10.0  # far past any useful draw (1 is the prior as trained)

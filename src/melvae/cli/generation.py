@@ -17,6 +17,7 @@ from melvae.cli.common import (
     add_format,
     add_inversion,
     add_quiet,
+    add_repeat,
     add_run_dir,
     add_seed,
     add_temperature,
@@ -71,6 +72,7 @@ def _add_draws(p: argparse.ArgumentParser, what: str) -> None:
         "file after it",
     )
     add_temperature(p)
+    add_repeat(p)
     add_format(p)
 
 
@@ -78,7 +80,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     check_output(args.output)
     model = load_model(args)
     mels, labels = model.generate_mels(
-        args.n, args.label, args.temperature, args.seed, return_labels=True, bpm=args.bpm
+        args.n,
+        args.label,
+        args.temperature,
+        args.seed,
+        return_labels=True,
+        bpm=args.bpm,
+        repeat=args.repeat,
     )
     # Each clip is named after its label (drawn in the data's proportions when none is given),
     # numbered over the whole draw: clip i of the API's output is file ..._{i:03d}.
@@ -210,6 +218,7 @@ def add_longform(sub: Subparsers) -> None:
         help="sampling temperature; sequence kind: a comma-separated list is spread over the "
         f"track (e.g. 0.8,1.2; default: {DEFAULT_TEMPERATURE:g})",
     )
+    add_repeat(p)
     p.add_argument(
         "--steps-per-target",
         type=positive_int,
@@ -245,6 +254,7 @@ def cmd_longform(args: argparse.Namespace) -> int:
         seed=args.seed,
         temperature=args.temperature,  # a vector model refuses a list of several
         labels=args.labels,
+        repeat=args.repeat,
         steps_per_target=args.steps_per_target,
         progress=not args.quiet,
         settings=settings,
@@ -301,6 +311,7 @@ def cmd_loops(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         seed=args.seed,
         fmt=args.format,
+        repeat=args.repeat,
     )
     print(
         f"wrote {args.n} loops of {args.bars} bars at {args.bpm:g} BPM "

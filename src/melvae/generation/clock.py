@@ -55,6 +55,15 @@ class StartBeat:
     phases: np.ndarray
     times: np.ndarray  # its beat times, seconds
 
+    def timed(self, rate: float, frames: int, dt: float) -> StartBeat:
+        """The same beat played ``rate`` times slower (a beat grid's pace,
+        :mod:`melvae.generation.grid`), with the phase of each of its first ``frames`` latent
+        frames."""
+        times = self.times * rate
+        bpm = self.bpm / rate
+        phases = phase_at(times, np.arange(frames) * dt, bpm).astype(np.float32)
+        return StartBeat(bpm, phases, times)
+
     def phase_after(self, frames: int, dt: float) -> float:
         """The phase at latent frame ``frames``: the start's beats continued at its tempo."""
         return float(phase_at(self.times, frames * dt, self.bpm))

@@ -13,6 +13,7 @@ import numpy as np
 
 from melvae.config import (
     AUDIO_FORMATS,
+    DEFAULT_REPEAT,
     DEFAULT_TEMPERATURE,
     INTERPOLATION_FADE_SECONDS,
     INTERPOLATION_STEPS,
@@ -87,6 +88,7 @@ def write_loops(
     temperature: float = DEFAULT_TEMPERATURE,
     seed: int | None = 0,
     fmt: str = AUDIO_FORMATS[0],
+    repeat: float = DEFAULT_REPEAT,
 ) -> dict:
     """n seamless loops of exactly ``bars`` bars at ``bpm`` (:mod:`melvae.generation.loops`)
     as OUT_DIR/LABEL_NNN.wav (or .flac) with a mel PNG each, and OUT_DIR/loops.json; returns
@@ -97,7 +99,7 @@ def write_loops(
 
     sr, out_dir = model.sample_rate, Path(out_dir)
     length, fade = loop_samples(bpm, bars, sr), int(round(60.0 / bpm * sr))
-    mels, labels = model.loop_mels(n, bpm, bars, label, temperature, seed)
+    mels, labels = model.loop_mels(n, bpm, bars, label, temperature, seed, repeat)
     loops = seamless(model.mel_to_audio(mels, seed), length, fade)
     frames = int(np.ceil(length / model.audio.hop_length))
     files = []
@@ -114,6 +116,7 @@ def write_loops(
         "seconds": length / sr,
         "seed": seed,
         "temperature": temperature,
+        "repeat": repeat,
         "crossfade_samples": fade,
         "inverter": model.inverter.describe(),
         "loops": files,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from melvae.config import DEFAULT_TEMPERATURE, STEPS_PER_TARGET
+from melvae.config import DEFAULT_REPEAT, DEFAULT_TEMPERATURE, STEPS_PER_TARGET
 from melvae.errors import MelvaeError
 from melvae.generation.core import Core
 
@@ -28,7 +28,9 @@ class TrackRequest:
     (first) segment opens the track; None starts from a prior (or label) sample. label /
     labels: one label, or labels to travel through, spread evenly over the track.
     temperature: a number, or a list spread the same way (where the kind takes one). bpm:
-    a tempo the kind holds (where it can). steps_per_target: the vector kind's walk."""
+    a tempo the kind holds (where it can). repeat: at a steady tempo, how much each beat's
+    draws repeat the last beat's (a clocked prior; 0: none). steps_per_target: the vector
+    kind's walk."""
 
     seconds: float
     start: Any = None
@@ -38,6 +40,7 @@ class TrackRequest:
     bpm: float | None = None
     seed: int = 0
     temperature: float | list[float] = DEFAULT_TEMPERATURE
+    repeat: float = DEFAULT_REPEAT
     steps_per_target: int = STEPS_PER_TARGET
 
 
@@ -115,6 +118,14 @@ class Kind(ABC):
         """n latents of one segment each from the kind's prior: (z (n, ...), the label ids
         (n,) the decoder takes, or None); ``bpm``: at that tempo, where the kind can."""
 
+    def clips(
+        self, n: int, label, temperature: float, seed, bpm=None, repeat: float = DEFAULT_REPEAT
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """n new clips of one segment each: (normalized mels (n, n_mels, frames), the label
+        ids or None); ``bpm`` and ``repeat`` as in :class:`TrackRequest`, where the kind can."""
+        z, ids = self.sample(n, label, temperature, seed, bpm)
+        return self.core.decode(z, ids if ids is not None else label), ids
+
     @abstractmethod
     def endpoint(self, spec, sr: int | None, seed: int, label: str | None) -> Endpoint:
         """An interpolation endpoint: a label, an audio file (its middle segment), samples at
@@ -136,9 +147,11 @@ class Kind(ABC):
         """Mels (steps, n_mels, frames) from a to b, both included (``bpm``: at that tempo,
         where the kind can)."""
 
-    def loop(self, n, bpm, bars, label, temperature, seed, tail_seconds):
-        """Latents of n loops of ``bars`` bars at ``bpm`` with ``tail_seconds`` more each, to
-        cross the wrap: (z (n, ...), label ids or None). Only a kind that holds a tempo can."""
+    def loop(self, n, bpm, bars, label, temperature, seed, tail_seconds, repeat=DEFAULT_REPEAT):
+        """Normalized mels of n loops of ``bars`` bars at ``bpm`` with at least
+        ``tail_seconds`` more each, to cross the wrap: (mels (n, n_mels, frames), label ids
+        or None). ``repeat`` as in :class:`TrackRequest`. Only a kind that holds a tempo
+        can."""
         raise MelvaeError(
             f"loops need a sequence model with a clocked prior; this is a {type(self).__name__}"
         )

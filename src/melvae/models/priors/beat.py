@@ -100,7 +100,7 @@ class BeatPrior(GRUPrior):
         state.history = self._norm(z.transpose(1, 2).to(self.bos.device))[:, -self.history_frames :]
         return state
 
-    def step(self, state: PriorState, cond, clock, temperature: float, generator):
+    def step(self, state: PriorState, cond, clock, temperature: float, generator, noise=None):
         if self.cfg.lag_beats:
             hist, lags = state.history, self._lags(clock)  # (B, H, C), (B, lags)
             B, H = hist.shape[:2]
@@ -113,7 +113,7 @@ class BeatPrior(GRUPrior):
                 else torch.zeros(B, lags.shape[-1], self.cfg.channels, device=hist.device)
             )
             clock = torch.cat([clock, (got * ok[..., None]).reshape(B, -1)], dim=-1)
-        frame = super().step(state, cond, clock, temperature, generator)
+        frame = super().step(state, cond, clock, temperature, generator, noise)
         if self.cfg.lag_beats:
             state.history = torch.cat([state.history, state.last[:, None]], dim=1)[
                 :, -self.history_frames :

@@ -37,6 +37,11 @@ class PriorState:
 class GRUPrior(Prior):
     """The GRU mixture-density prior (registered as "gru")."""
 
+    @property
+    def noise_width(self) -> int:
+        """One number picks the mixture component (through the normal CDF), C the offsets."""
+        return 1 + self.cfg.channels
+
     def __init__(self, cfg: PriorConfig):
         super().__init__()
         self.cfg = cfg
@@ -121,21 +126,29 @@ class GRUPrior(Prior):
         _, hidden = self.gru(self._step_input(prev[:, :-1], c, k))
         return PriorState(hidden, prev[:, -1])
 
-    def step(self, state: PriorState, cond, clock, temperature: float, generator):
+    def step(self, state: PriorState, cond, clock, temperature: float, generator, noise=None):
         x = self._step_input(state.last, cond, clock)
         out, state.hidden = self.gru(x[:, None, :], state.hidden)
         logits, means, log_std = self._mixture(out[:, 0])
-        state.last = self._draw(logits, means, log_std, temperature, generator)
+        state.last = self._draw(logits, means, log_std, temperature, generator, noise)
         return self._denorm(state.last)
 
     @staticmethod
-    def _draw(logits, means, log_std, temperature: float, generator) -> torch.Tensor:
+    def _draw(logits, means, log_std, temperature: float, generator, noise=None):
+        """A frame from the mixture: with the generator, or from ``noise`` (B, 1 + C)
+        standard normal numbers (the first picks the component by inverse CDF)."""
         dev = logits.device
         if temperature <= 0:
             k = logits.argmax(-1)
             return means[torch.arange(len(k), device=dev), k]
         probs = F.softmax(logits / temperature, -1)
-        k = torch.multinomial(probs.cpu(), 1, generator=generator).to(dev)[:, 0]
+        if noise is None:
+            k = torch.multinomial(probs.cpu(), 1, generator=generator).to(dev)[:, 0]
+            eps = torch.randn(means[:, 0].shape, generator=generator).to(dev)
+        else:
+            noise = noise.to(dev, probs.dtype)
+            u = torch.special.ndtr(noise[:, :1]).clamp(max=1.0 - 1e-6)  # uniform in [0, 1)
+            k = torch.searchsorted(probs.cumsum(-1), u)[:, 0].clamp(max=probs.shape[-1] - 1)
+            eps = noise[:, 1:]
         idx = torch.arange(len(k), device=dev)
-        eps = torch.randn(means[:, 0].shape, generator=generator).to(dev)
         return means[idx, k] + eps * log_std[idx, k].exp() * temperature

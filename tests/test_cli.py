@@ -405,7 +405,7 @@ def _expected_defaults() -> dict[str, dict]:
             "label": None,
             "temperature": c.DEFAULT_TEMPERATURE,
             "format": c.AUDIO_FORMATS[0],
-            "repeat": c.DEFAULT_REPEAT,
+            "repeat": c.LOOP_REPEAT,
         },
         "longform": {
             **common,

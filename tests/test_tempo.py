@@ -275,7 +275,7 @@ def test_loops_are_exact_and_wrap_without_a_click(tiny_beat_run, tmp_path):
         step = np.abs(np.diff(tiled))
         # the sample step across the wrap is no larger than the loop's own largest steps
         assert step[len(wave) - 1] <= np.quantile(step, 0.999) + 1e-6
-    assert info["repeat"] == 0.8
+    assert info["repeat"] == 0.9
     free = tmp_path / "free"
     argv = [*args[:-1], str(free), "--repeat", "0", "--device", "cpu", "--iterations", "4"]
     assert main(argv) == 0

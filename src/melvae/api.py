@@ -28,6 +28,7 @@ from melvae.config import (
     DEFAULT_TEMPERATURE,
     INTERPOLATION_FADE_SECONDS,
     INTERPOLATION_STEPS,
+    LOOP_REPEAT,
 )
 from melvae.errors import MelvaeError
 from melvae.generation import inputs, outputs
@@ -197,7 +198,7 @@ class Melvae:
 
     def loop_mels(
         self, n, bpm, bars, label=None, temperature=DEFAULT_TEMPERATURE, seed=0,
-        repeat=DEFAULT_REPEAT,
+        repeat=LOOP_REPEAT,
     ):  # fmt: skip
         """Mels of n loops of ``bars`` bars at ``bpm``, a beat longer to cross the wrap, and
         their labels (:mod:`melvae.generation.loops` makes them loop); ``repeat``: how much

@@ -131,11 +131,11 @@ def add_bpm(p: argparse.ArgumentParser, help: str) -> None:
     p.add_argument("--bpm", type=bpm_list, help=help)
 
 
-def add_repeat(p: argparse.ArgumentParser) -> None:
+def add_repeat(p: argparse.ArgumentParser, default: float = DEFAULT_REPEAT) -> None:
     p.add_argument(
         "--repeat",
         type=at_most(non_negative_float, 1.0),
-        default=DEFAULT_REPEAT,
+        default=default,
         help="at a steady tempo (a clocked prior): how much each beat's random draws repeat the "
         "last beat's, 0 (fresh every frame) to 1 (the same every beat); the beat holds "
         "stronger as it rises, the music varies less (default: %(default)g)",

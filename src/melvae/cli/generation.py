@@ -30,12 +30,14 @@ from melvae.cli.common import (
     temperature_list,
 )
 from melvae.config import (
+    DEFAULT_REPEAT,
     DEFAULT_TEMPERATURE,
     GENERATE_CLIPS,
     INTERPOLATION_FADE_SECONDS,
     INTERPOLATION_STEPS,
     LONGFORM_SECONDS,
     LOOP_BARS,
+    LOOP_REPEAT,
     MAX_LONGFORM_SECONDS,
     STEPS_PER_TARGET,
 )
@@ -59,8 +61,9 @@ def add_generate(sub: Subparsers) -> None:
     p.set_defaults(func=cmd_generate)
 
 
-def _add_draws(p: argparse.ArgumentParser, what: str) -> None:
-    """-n, -o, --label, --temperature and --format: what generate and loops share."""
+def _add_draws(p: argparse.ArgumentParser, what: str, repeat: float = DEFAULT_REPEAT) -> None:
+    """-n, -o, --label, --temperature, --repeat and --format: what generate and loops
+    share."""
     p.add_argument(
         "-n", type=positive_int, default=GENERATE_CLIPS, help=f"{what} (default: %(default)s)"
     )
@@ -72,7 +75,7 @@ def _add_draws(p: argparse.ArgumentParser, what: str) -> None:
         "file after it",
     )
     add_temperature(p)
-    add_repeat(p)
+    add_repeat(p, repeat)
     add_format(p)
 
 
@@ -289,7 +292,7 @@ def add_loops(sub: Subparsers) -> None:
         default=LOOP_BARS,
         help="4/4 bars a loop (default: %(default)s)",
     )
-    _add_draws(p, "loops")
+    _add_draws(p, "loops", LOOP_REPEAT)
     add_seed(p)
     add_inversion(p)
     add_device(p)

@@ -13,10 +13,10 @@ import numpy as np
 
 from melvae.config import (
     AUDIO_FORMATS,
-    DEFAULT_REPEAT,
     DEFAULT_TEMPERATURE,
     INTERPOLATION_FADE_SECONDS,
     INTERPOLATION_STEPS,
+    LOOP_REPEAT,
     jsonable,
     write_json,
 )
@@ -88,7 +88,7 @@ def write_loops(
     temperature: float = DEFAULT_TEMPERATURE,
     seed: int | None = 0,
     fmt: str = AUDIO_FORMATS[0],
-    repeat: float = DEFAULT_REPEAT,
+    repeat: float = LOOP_REPEAT,
 ) -> dict:
     """n seamless loops of exactly ``bars`` bars at ``bpm`` (:mod:`melvae.generation.loops`)
     as OUT_DIR/LABEL_NNN.wav (or .flac) with a mel PNG each, and OUT_DIR/loops.json; returns

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from melvae.config import DEFAULT_REPEAT, DEFAULT_TEMPERATURE, STEPS_PER_TARGET
+from melvae.config import DEFAULT_REPEAT, DEFAULT_TEMPERATURE, LOOP_REPEAT, STEPS_PER_TARGET
 from melvae.errors import MelvaeError
 from melvae.generation.core import Core
 
@@ -147,7 +147,7 @@ class Kind(ABC):
         """Mels (steps, n_mels, frames) from a to b, both included (``bpm``: at that tempo,
         where the kind can)."""
 
-    def loop(self, n, bpm, bars, label, temperature, seed, tail_seconds, repeat=DEFAULT_REPEAT):
+    def loop(self, n, bpm, bars, label, temperature, seed, tail_seconds, repeat=LOOP_REPEAT):
         """Normalized mels of n loops of ``bars`` bars at ``bpm`` with at least
         ``tail_seconds`` more each, to cross the wrap: (mels (n, n_mels, frames), label ids
         or None). ``repeat`` as in :class:`TrackRequest`. Only a kind that holds a tempo

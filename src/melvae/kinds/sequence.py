@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from melvae.audio.features import log_mel, normalized_to_power
-from melvae.config import DEFAULT_REPEAT, AudioConfig
+from melvae.config import DEFAULT_REPEAT, LOOP_REPEAT, AudioConfig
 from melvae.errors import MelvaeError
 from melvae.generation import clock as clocks
 from melvae.generation.grid import Grid, StretchStream, beat_grid, grid_frames, stretch
@@ -182,7 +182,7 @@ class SequenceKind(Kind):
         mels, ids = self.at_tempo(n, tempo[0], frames, label, temperature, seed, repeat)
         return mels[..., :frames], ids
 
-    def loop(self, n, bpm, bars, label, temperature, seed, tail_seconds, repeat=DEFAULT_REPEAT):
+    def loop(self, n, bpm, bars, label, temperature, seed, tail_seconds, repeat=LOOP_REPEAT):
         """Mels of n loops of ``bars`` bars at ``bpm`` (each with ``tail_seconds`` more, to
         cross the wrap): (mels, label ids or None), made by :meth:`at_tempo` with its draws
         cycling every loop, so what plays past the loop's end is what its start played."""

@@ -310,13 +310,15 @@ class SequenceKind(Kind):
         clock = None
         if clocked:
             t0 = plan.start_frames
+            own = None if beat is None else round(beat.bpm, 2)
             if beat is not None:
                 beat = beat.timed(rate, t0, dt)
             tempo = bpm if grid is None else [grid.tempo]
             clock, plan.tempo = clocks.track_clock(plan.latent_frames, t0, dt, tempo, beat)
             if grid is not None:
                 asked = "asked" if bpm is not None else "the start's own tempo"
-                plan.tempo.update(clock=asked, bpm=grid.bpm, repeat=repeat, **grid.describe())
+                plan.tempo.update(clock=asked, bpm=grid.bpm, start_bpm=own, repeat=repeat)
+                plan.tempo.update(grid.describe())
         names = list(r.labels or ([start_label] if start_label else []))
         if not names and core.labels and (prior.cfg.n_labels or core.conditional):
             names = [self.likeliest_label(z0) if z0 is not None else core.draw_labels(1, r.seed)[0]]

@@ -73,6 +73,8 @@ FIGURES = [
     ("loops: timbre jump at the wrap", "loop_wrap_jump", "<= 1.3"),
     ("generated clips: Frechet ratio to the real floor", "frechet_ratio", "<= today's"),
     ("generated clips: diversity ratio", "diversity_ratio", ">= 0.8"),
+    ("clips at the held-out tempos: Frechet ratio", "clocked_frechet_ratio", "<= today's"),
+    ("clips at the held-out tempos: diversity ratio", "clocked_diversity_ratio", ">= 0.8"),
     ("temporal detail of reconstructions", "temporal_detail", ">= today's"),
     ("longform: wall seconds", "longform_wall_seconds", "< 20"),
     ("longform: peak memory growth, MiB", "longform_rss_growth_mib", "flat"),
@@ -238,7 +240,7 @@ def run_prior(name: str, run_ae: Path, test_dir: Path, starts: list[dict], out: 
                 **settings,
             )
         except MelvaeError as exc:
-            return figures, {}, {"prior": str(exc)}
+            return {name: figures}, {}, {"prior": str(exc)}
     model = melvae.load(run, device=args.device)
     facts = {k: v for k, v in model.info.items() if k.startswith("prior_")}
     figures.update({k: facts.get(k) for k in ("prior_epochs", "prior_val_nll")})
@@ -253,6 +255,8 @@ def run_prior(name: str, run_ae: Path, test_dir: Path, starts: list[dict], out: 
     )
     figures["frechet_ratio"] = metrics["generation"].get("frechet_ratio")
     figures["diversity_ratio"] = metrics["generation"].get("diversity_ratio")
+    for key in ("clocked_frechet_ratio", "clocked_diversity_ratio"):
+        figures[key] = metrics["generation"].get(key)
     figures["temporal_detail"] = metrics["reconstruction"].get("temporal_detail")
 
     columns = {}

@@ -175,7 +175,8 @@ def test_beat_patterns_are_centred_carry_over_and_cycle():
     z = echo.sample(2000, 16, seed=1, repeat=Repeat(4, 0.6))  # (n, 2, 4 beats of 4 frames)
     beats = z.reshape(2000, 2, 4, 4)  # (n, width, beat, frame in the beat)
     torch.testing.assert_close(beats.mean(-1), torch.zeros(2000, 2, 4), atol=1e-5, rtol=0)
-    torch.testing.assert_close(beats.std(-1), torch.ones(2000, 2, 4), atol=1e-4, rtol=0)
+    spread = beats.std(-1, correction=0)  # unit mean square over the beat: no shrinking
+    torch.testing.assert_close(spread, torch.ones(2000, 2, 4), atol=1e-4, rtol=0)
     a, b = beats[:, :, 1:].flatten(), beats[:, :, :-1].flatten()
     assert float(torch.corrcoef(torch.stack([a, b]))[0, 1]) == pytest.approx(0.6, abs=0.06)
     same = echo.sample(3, 20, seed=0, repeat=Repeat(4, 1.0))  # weight 1: every beat the same
@@ -220,6 +221,13 @@ def test_a_stretch_streamed_in_blocks_is_the_whole_stretch(rng):
         torch.testing.assert_close(out, whole)
 
 
+def test_a_stretch_stays_on_the_mel_s_device():
+    """The streamed stretch makes its positions where the mel is (a model on a GPU)."""
+    s = StretchStream(1.05, 10)
+    out = torch.cat([s.push(torch.zeros(2, 20, device="meta")), s.finish()], dim=-1)
+    assert out.device.type == "meta" and out.shape == (2, 10)
+
+
 def test_the_gru_prior_keeps_no_clock():
     prior = GRUPrior(PriorConfig(channels=2, hidden=8, layers=1))
     assert not prior.has_clock and BeatPrior(PriorConfig(kind="beat", channels=2)).has_clock
@@ -250,6 +258,13 @@ def test_longform_holds_the_asked_tempo_in_its_description(beat, tmp_path, rng):
     assert sched["tempo"]["bpm"] == [120.0, 150.0] and "grid_bpm" not in sched["tempo"]
     with pytest.raises(MelvaeError, match="repeat must be from 0 to 1"):
         beat.longform(6.0, bpm=150, repeat=1.5)
+
+
+def test_clips_at_any_tempo_keep_their_length(beat):
+    # at 300 BPM the grid's own tempo (6 frames a beat: 312.5 BPM) is past what one may ask
+    for bpm, repeat in ((300.0, 0.8), (128.0, 0.0), (128.0, 0.8)):
+        mels = beat.generate_mels(1, seed=1, bpm=bpm, repeat=repeat)
+        assert mels.shape == (1, 32, TINY_AUDIO.segment_frames) and np.isfinite(mels).all()
 
 
 def test_generate_and_interpolate_take_a_tempo(beat):
@@ -336,3 +351,13 @@ def test_lag_inputs_see_the_frame_one_beat_back(one_thread):
     assert state.history.shape == (1, 6, 2)
     frames = list(prior.stream(state, 3, 0.0, clock=clock[:, 6:9]))
     assert state.history.shape == (1, 9, 2) and all(f.shape == (1, 2) for f in frames)
+
+
+def test_evaluate_draws_clips_at_the_held_out_tempos(tiny_beat_run, beat):
+    from melvae.evaluation.evaluate import evaluate
+
+    gen = evaluate(tiny_beat_run, split="all", max_segments=8, model=beat, progress=False)[
+        "generation"
+    ]
+    assert 4 <= gen["clocked_clips"] <= 8
+    assert np.isfinite(gen["clocked_frechet_ratio"]) and gen["clocked_diversity_ratio"] > 0

@@ -45,7 +45,12 @@ from melvae.config import (
 from melvae.data.dataset import MelDataset, split_for_run
 from melvae.errors import MelvaeError
 from melvae.evaluation.descriptors import audio_embedding
-from melvae.evaluation.generation import generate_mels_like, generation_section, neighbours_section
+from melvae.evaluation.generation import (
+    generate_mels_at_tempos,
+    generate_mels_like,
+    generation_section,
+    neighbours_section,
+)
 from melvae.evaluation.reconstruction import (
     invert,
     latent_section,
@@ -69,6 +74,31 @@ SPLITS = EVAL_SPLITS
 MAX_SEGMENTS = EVAL_MAX_SEGMENTS  # held-out segments evaluated by default (a seeded subsample)
 MAX_TRAIN_REFERENCE = 1024  # training segments searched for nearest neighbours
 BATCH = 16  # segments per model / inversion batch
+
+
+# A clocked prior's clips are also drawn with the clock: one per held-out segment with a tempo,
+# at that tempo (the beat grid and its repeat, as `generate --bpm` makes them), and judged the
+# same way. The keys are the generation section's own with this prefix.
+CLOCKED = "clocked_"
+
+
+def _clocked(model, data, chosen, labels, real_emb, seed, cfg, rng) -> dict[str, Any]:
+    prior = model.prior
+    if prior is None or not prior.has_clock or not model.info.get("prior_clock_share"):
+        return {}
+    if data.bpm is None:
+        return {}
+    tempos = np.asarray(data.bpm, dtype=np.float64)[chosen]
+    keep = np.flatnonzero(np.isfinite(tempos))
+    if len(keep) < 4:
+        return {}
+    mels = generate_mels_at_tempos(model, [labels[i] for i in keep], tempos[keep], seed)
+    emb = audio_embedding(invert(model, mels, seed, BATCH), cfg)
+    section = generation_section(real_emb, emb, rng)
+    wanted = ("frechet_ratio", "diversity_ratio", "frechet_half", "frechet_floor")
+    out = {CLOCKED + k: section[k] for k in wanted if k in section}
+    out[CLOCKED + "clips"] = len(keep)
+    return out
 
 
 def evaluate(
@@ -180,6 +210,7 @@ def evaluate(
         step("embed")
         real_emb, gen_emb = audio_embedding(real_audio, cfg), audio_embedding(gen_audio, cfg)
         section_gen = generation_section(real_emb, gen_emb, rng)
+        section_gen.update(_clocked(model, data, chosen, labels, real_emb, seed, cfg, rng))
         bar.update()
 
         step("neighbours")

@@ -49,6 +49,19 @@ def generate_mels_like(model: Melvae, n: int, labels: list[str], seed: int) -> t
     return torch.from_numpy(np.concatenate(parts))
 
 
+def generate_mels_at_tempos(
+    model: Melvae, labels: list[str], tempos: np.ndarray, seed: int
+) -> torch.Tensor:
+    """One clip per real segment with a tempo, at that tempo (``--bpm``) and, on a
+    label-conditioned model, under its label: mels (n, n_mels, frames)."""
+    named = model.label_conditioned
+    clips = [
+        model.generate_mels(1, label=lab if named and lab else None, seed=seed + i, bpm=float(b))
+        for i, (lab, b) in enumerate(zip(labels, tempos, strict=True))
+    ]
+    return torch.from_numpy(np.concatenate(clips))
+
+
 def generation_section(
     real: np.ndarray, gen: np.ndarray, rng: np.random.Generator
 ) -> dict[str, Any]:

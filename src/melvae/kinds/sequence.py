@@ -141,7 +141,7 @@ class SequenceKind(Kind):
         """The beat grid a steady ``tempo`` is played on (:mod:`melvae.generation.grid`),
         where its draws repeat (``repeat`` > 0) and the prior can; None for no tempo, a
         schedule of several, or ``repeat`` 0."""
-        prior = self.core.prior
+        prior = self.core.need_prior()
         if tempo is None or len(tempo) != 1 or check_repeat(repeat) == 0 or not prior.noise_width:
             return None
         return beat_grid(tempo[0], self.frame_seconds)
@@ -154,17 +154,21 @@ class SequenceKind(Kind):
         self.clocked_prior()
         return clocks.steady_clock(frames, self.frame_seconds, bpm)[None].expand(n, -1, -1)
 
-    def sample(self, n, label, temperature, seed, bpm=None, frames=None, cond=None, repeat=None):
+    def sample(
+        self, n, label, temperature, seed, bpm=None, frames=None, cond=None, repeat=None,
+        clock=None,
+    ):  # fmt: skip
         """A conditional prior with no label draws one per clip (:meth:`Core.draw_labels`);
-        ``bpm``: a clocked prior's clips start on a beat at that tempo; ``frames``: latent
-        frames of each (default: one segment's); ``repeat``: beat-coherent draws (a
-        :class:`Repeat`)."""
+        ``bpm``: a clocked prior's clips start on a beat at that tempo (or ``clock`` (n,
+        frames, 2) given as such); ``frames``: latent frames of each (default: one
+        segment's); ``repeat``: beat-coherent draws (a :class:`Repeat`)."""
         core = self.core
         prior = core.need_prior()
         if temperature < 0:
             raise MelvaeError(f"temperature must be >= 0, got {temperature}")
         frames = frames or self._segment_frames()
-        clock = self._steady(n, frames, bpm)
+        if clock is None:
+            clock = self._steady(n, frames, bpm)
         ids = None
         if prior.cfg.n_labels and cond is None:
             names = [label] * n if label is not None else core.draw_labels(n, seed)
@@ -176,7 +180,7 @@ class SequenceKind(Kind):
     def clips(self, n, label, temperature, seed, bpm=None, repeat=DEFAULT_REPEAT):
         """One segment each; at one steady ``bpm``, on the beat grid (:meth:`at_tempo`)."""
         tempo = clocks.check_bpm(bpm)
-        if tempo is None or len(tempo) != 1:
+        if tempo is None or self.beat_grid(tempo, repeat) is None:
             return super().clips(n, label, temperature, seed, bpm, repeat)
         frames = self.core.audio.segment_frames
         mels, ids = self.at_tempo(n, tempo[0], frames, label, temperature, seed, repeat)
@@ -210,7 +214,12 @@ class SequenceKind(Kind):
         frames = core.network.latent_frames(grid_frames(mel_frames, grid.rate))
         lead = cycle * grid.frames_per_beat  # latent frames of the loop's first time through
         draws = Repeat(grid.frames_per_beat, repeat, cycle)
-        z, ids = self.sample(n, label, temperature, seed, grid.tempo, lead + frames, repeat=draws)
+        # The grid's own tempo may lie just past the tempos one may ask (323 BPM for 300).
+        clock = clocks.steady_clock(lead + frames, self.frame_seconds, [grid.tempo])
+        clock = clock[None].expand(n, -1, -1)
+        z, ids = self.sample(
+            n, label, temperature, seed, frames=lead + frames, repeat=draws, clock=clock
+        )
         mel = core.decode(z, ids if ids is not None else label)[..., lead * self.latent_rate :]
         return stretch(mel, grid.rate, mel_frames), ids
 

@@ -75,6 +75,15 @@ FIGURES: dict[str, Figure] = {
     "diversity_generated": Figure("variety of generated clips (mean pairwise distance)"),
     "diversity_real": Figure("variety of real clips (mean pairwise distance)"),
     "diversity_ratio": Figure("variety, generated / real", "x", "near 1"),
+    "clocked_frechet_ratio": Figure(
+        "Frechet distance / its floor, clips at the real segments' tempos", "x", "lower"
+    ),
+    "clocked_frechet_half": Figure("the same distance, at the floor's set sizes", "", "lower"),
+    "clocked_frechet_floor": Figure("its floor, real vs real"),
+    "clocked_diversity_ratio": Figure(
+        "variety, clips at the real segments' tempos / real", "x", "near 1"
+    ),
+    "clocked_clips": Figure("clips drawn at a real segment's tempo", "clips"),
     "nn_train_generated_db": Figure(
         "distance to the nearest training segment, generated (median)", "dB", "higher"
     ),

@@ -69,7 +69,8 @@ class Repeat:
             w = self.weight
             mixed = fresh if last is None else w * last + math.sqrt(max(0.0, 1 - w * w)) * fresh
             last = mixed - mixed.mean(0)
-            last = last / last.std(0).clamp(min=1e-6)  # zero mean, unit spread over the beat
+            # zero mean and unit mean square over the beat (at 2 frames a beat: +-1)
+            last = last / last.std(0, correction=0).clamp(min=1e-6)
             if self.cycle:
                 drawn.append(last)
             yield last

@@ -389,7 +389,7 @@ def _expected_defaults() -> dict[str, dict]:
             "temperature": c.DEFAULT_TEMPERATURE,
             "format": c.AUDIO_FORMATS[0],
             "bpm": None,
-            "repeat": c.DEFAULT_REPEAT,
+            "repeat": c.CLIP_REPEAT,
         },
         "interpolate": {
             **common,

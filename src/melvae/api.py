@@ -24,7 +24,7 @@ import torch
 from melvae import registry
 from melvae.audio.inverters import build_inverter
 from melvae.config import (
-    DEFAULT_REPEAT,
+    CLIP_REPEAT,
     DEFAULT_TEMPERATURE,
     INTERPOLATION_FADE_SECONDS,
     INTERPOLATION_STEPS,
@@ -172,7 +172,7 @@ class Melvae:
 
     def generate_mels(
         self, n: int, label=None, temperature=DEFAULT_TEMPERATURE, seed=0, return_labels=False,
-        bpm=None, repeat=DEFAULT_REPEAT,
+        bpm=None, repeat=CLIP_REPEAT,
     ):  # fmt: skip
         """n new normalized mels (n, n_mels, frames); a label-conditioned model with no
         ``label`` draws one per clip in the training data's proportions. ``return_labels``:
@@ -190,7 +190,7 @@ class Melvae:
 
     def generate(
         self, n=1, label=None, temperature=DEFAULT_TEMPERATURE, seed=0, bpm=None,
-        repeat=DEFAULT_REPEAT,
+        repeat=CLIP_REPEAT,
     ):  # fmt: skip
         """n new clips: (audio (n, samples), sample_rate). Same seed, same audio."""
         mels = self.generate_mels(n, label, temperature, seed, bpm=bpm, repeat=repeat)

@@ -30,7 +30,7 @@ from melvae.cli.common import (
     temperature_list,
 )
 from melvae.config import (
-    DEFAULT_REPEAT,
+    CLIP_REPEAT,
     DEFAULT_TEMPERATURE,
     GENERATE_CLIPS,
     INTERPOLATION_FADE_SECONDS,
@@ -61,7 +61,7 @@ def add_generate(sub: Subparsers) -> None:
     p.set_defaults(func=cmd_generate)
 
 
-def _add_draws(p: argparse.ArgumentParser, what: str, repeat: float = DEFAULT_REPEAT) -> None:
+def _add_draws(p: argparse.ArgumentParser, what: str, repeat: float = CLIP_REPEAT) -> None:
     """-n, -o, --label, --temperature, --repeat and --format: what generate and loops
     share."""
     p.add_argument(

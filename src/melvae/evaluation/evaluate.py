@@ -78,7 +78,8 @@ BATCH = 16  # segments per model / inversion batch
 
 # A clocked prior's clips are also drawn with the clock: one per held-out segment with a tempo,
 # at that tempo (the beat grid and its repeat, as `generate --bpm` makes them), and judged the
-# same way. The keys are the generation section's own with this prefix.
+# same way against those segments (the beat-driven part of the real set). The keys are the
+# generation section's own with this prefix.
 CLOCKED = "clocked_"
 
 
@@ -94,7 +95,7 @@ def _clocked(model, data, chosen, labels, real_emb, seed, cfg, rng) -> dict[str,
         return {}
     mels = generate_mels_at_tempos(model, [labels[i] for i in keep], tempos[keep], seed)
     emb = audio_embedding(invert(model, mels, seed, BATCH), cfg)
-    section = generation_section(real_emb, emb, rng)
+    section = generation_section(real_emb[keep], emb, rng)
     wanted = ("frechet_ratio", "diversity_ratio", "frechet_half", "frechet_floor")
     out = {CLOCKED + k: section[k] for k in wanted if k in section}
     out[CLOCKED + "clips"] = len(keep)

@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from melvae.config import DEFAULT_REPEAT, DEFAULT_TEMPERATURE, LOOP_REPEAT, STEPS_PER_TARGET
+from melvae.config import (
+    CLIP_REPEAT,
+    DEFAULT_REPEAT,
+    DEFAULT_TEMPERATURE,
+    LOOP_REPEAT,
+    STEPS_PER_TARGET,
+)
 from melvae.errors import MelvaeError
 from melvae.generation.core import Core
 
@@ -119,7 +125,7 @@ class Kind(ABC):
         (n,) the decoder takes, or None); ``bpm``: at that tempo, where the kind can."""
 
     def clips(
-        self, n: int, label, temperature: float, seed, bpm=None, repeat: float = DEFAULT_REPEAT
+        self, n: int, label, temperature: float, seed, bpm=None, repeat: float = CLIP_REPEAT
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """n new clips of one segment each: (normalized mels (n, n_mels, frames), the label
         ids or None); ``bpm`` and ``repeat`` as in :class:`TrackRequest`, where the kind can."""

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from melvae.audio.features import log_mel, normalized_to_power
-from melvae.config import DEFAULT_REPEAT, LOOP_REPEAT, AudioConfig
+from melvae.config import CLIP_REPEAT, LOOP_REPEAT, AudioConfig
 from melvae.errors import MelvaeError
 from melvae.generation import clock as clocks
 from melvae.generation.grid import Grid, StretchStream, beat_grid, grid_frames, stretch
@@ -177,7 +177,7 @@ class SequenceKind(Kind):
         z = prior.sample(n, frames, temperature, seed, ids, cond, clock, repeat)
         return z, ids
 
-    def clips(self, n, label, temperature, seed, bpm=None, repeat=DEFAULT_REPEAT):
+    def clips(self, n, label, temperature, seed, bpm=None, repeat=CLIP_REPEAT):
         """One segment each; at one steady ``bpm``, on the beat grid (:meth:`at_tempo`)."""
         tempo = clocks.check_bpm(bpm)
         if tempo is None or self.beat_grid(tempo, repeat) is None:

@@ -208,11 +208,11 @@ def beat_phrase(beat: dict[str, Any]) -> str:
     spread = beat.get("spread_bpm")
     if beat["steady"]:
         if beat.get("follows"):
-            return f"a steady beat that follows the tempo it was given (±{spread:.1f} BPM)"
+            return f"a steady beat that keeps the tempo it follows (±{spread:.1f} BPM)"
         return f"a steady beat at {beat['bpm']:.0f} BPM (±{spread:.1f})"
     windows, clear = beat.get("windows", 0), beat.get("clear_windows", 0)
     if windows and clear > windows / 2:
-        strays = "strays from the tempo it was given" if beat.get("follows") else "wanders"
+        strays = "strays from the tempo it follows" if beat.get("follows") else "wanders"
         return f"no steady beat: a clear pulse, but its tempo {strays} (±{spread:.1f} BPM)"
     if clear:
         size = f" ({beat['window_seconds']:g} s each)"

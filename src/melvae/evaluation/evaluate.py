@@ -85,9 +85,8 @@ CLOCKED = "clocked_"
 
 def _clocked(model, data, chosen, labels, real_emb, seed, cfg, rng) -> dict[str, Any]:
     prior = model.prior
-    if prior is None or not prior.has_clock or not model.info.get("prior_clock_share"):
-        return {}
-    if data.bpm is None:
+    clocked = prior is not None and prior.has_clock and model.info.get("prior_clock_share")
+    if not clocked or data.bpm is None:
         return {}
     tempos = np.asarray(data.bpm, dtype=np.float64)[chosen]
     keep = np.flatnonzero(np.isfinite(tempos))

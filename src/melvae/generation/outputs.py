@@ -78,6 +78,19 @@ def write_interpolation(
     return write_audio(out_dir / "interpolation.wav", joined, sr)
 
 
+def loop_audio(model, mels: np.ndarray, bpm: float, bars: int, seed: int | None = 0):
+    """Loop mels as :meth:`melvae.api.Melvae.loop_mels` makes them (a beat longer than the
+    loop) -> (seamless loops (n, samples), exactly ``bars`` bars at ``bpm``, the audio past
+    each end crossfaded over one beat into its start; that crossfade's samples; the mel
+    frames a loop spans)."""
+    from melvae.generation.loops import loop_samples, seamless
+
+    sr = model.sample_rate
+    length, fade = loop_samples(bpm, bars, sr), int(round(60.0 / bpm * sr))
+    waves = seamless(model.mel_to_audio(mels, seed), length, fade)
+    return waves, fade, int(np.ceil(length / model.audio.hop_length))
+
+
 def write_loops(
     model,
     out_dir: Path | str,
@@ -94,14 +107,12 @@ def write_loops(
     as OUT_DIR/LABEL_NNN.wav (or .flac) with a mel PNG each, and OUT_DIR/loops.json; returns
     that description."""
     from melvae.audio.io import write_audio
-    from melvae.generation.loops import loop_samples, seamless
     from melvae.plots import save_mel_png
 
     sr, out_dir = model.sample_rate, Path(out_dir)
-    length, fade = loop_samples(bpm, bars, sr), int(round(60.0 / bpm * sr))
     mels, labels = model.loop_mels(n, bpm, bars, label, temperature, seed, repeat)
-    loops = seamless(model.mel_to_audio(mels, seed), length, fade)
-    frames = int(np.ceil(length / model.audio.hop_length))
+    loops, fade, frames = loop_audio(model, mels, bpm, bars, seed)
+    length = loops.shape[-1]
     files = []
     for i, (mel, wave, name) in enumerate(zip(mels, loops, labels, strict=True)):
         path = write_audio(out_dir / f"{name or 'loop'}_{i:03d}.{fmt}", wave, sr)

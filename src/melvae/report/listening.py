@@ -26,7 +26,7 @@ from melvae.evaluation.analysis import reconstruct
 from melvae.evaluation.reconstruction import original_audio
 from melvae.evaluation.rhythm import loop_wrap_jump
 from melvae.generation.latents import crossfade_concat
-from melvae.generation.loops import loop_samples, seamless
+from melvae.generation.outputs import loop_audio
 from melvae.plots import save_mel_thumb_png
 
 PEAK = 0.97  # loudness matching never pushes a clip's peak past this (full scale is 1)
@@ -184,12 +184,11 @@ def loops(
     folder = out / "loops"
     folder.mkdir(parents=True, exist_ok=True)
     sr = model.sample_rate
-    length, fade = loop_samples(bpm, bars, sr), int(round(60.0 / bpm * sr))
     labels = list(model.labels) if model.label_conditioned else [None]
     draws = [(labels[k % len(labels)], seed + k) for k in range(n)]
     mels = [model.loop_mels(1, bpm, bars, lab, temperature, s)[0][0] for lab, s in draws]
-    waves = seamless(model.mel_to_audio(np.stack(mels), seed=seed), length, fade)
-    frames = int(np.ceil(length / model.audio.hop_length))
+    waves, _, frames = loop_audio(model, np.stack(mels), bpm, bars, seed)
+    length = waves.shape[-1]
     items = []
     for k, ((label, loop_seed), mel, wave) in enumerate(zip(draws, mels, waves)):
         stem = f"{k:02d}_{label}" if label else f"{k:02d}"
